@@ -1,0 +1,5 @@
+import ArgumentParser
+
+struct RecipeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "recipe", abstract: "Check or show a recipe.")
+}
