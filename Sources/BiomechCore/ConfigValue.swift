@@ -85,3 +85,19 @@ public struct ConfigValue: Sendable, Equatable {
                    field: field, message, allowed: allowed)
     }
 }
+
+/// A `Decoder` that decodes from a `ConfigValue` exposes it, so that types which keep
+/// raw configuration (plugin sections) can take the subtree as it is.
+public protocol ConfigValueDecoding: Decoder {
+    var configValue: ConfigValue { get }
+}
+
+extension ConfigValue: Decodable {
+    public init(from decoder: Decoder) throws {
+        guard let source = decoder as? any ConfigValueDecoding else {
+            throw DecodingError.typeMismatch(ConfigValue.self, .init(codingPath: decoder.codingPath,
+                debugDescription: "ConfigValue decodes only from a configuration decoder"))
+        }
+        self = source.configValue
+    }
+}
