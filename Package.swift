@@ -30,17 +30,23 @@ let package = Package(
                 dependencies: ["BiomechCore", .product(name: "Yams", package: "Yams")],
                 path: "Sources/BiomechRecipes"),
 
+        // MARK: Pipeline: run directories and the stage runner.
+        .target(name: "BiomechPipeline", dependencies: ["BiomechCore", "BiomechRecipes"],
+                path: "Sources/BiomechPipeline"),
+
         // MARK: The command-line tool and the plugin catalog (registration lives here).
         .executableTarget(
             name: "biomechgpt",
             dependencies: [
-                "BiomechCore", "BiomechRecipes",
+                "BiomechCore", "BiomechRecipes", "BiomechPipeline",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/biomechgpt"),
 
         // MARK: Tests
         .testTarget(name: "BiomechCoreTests", dependencies: ["BiomechCore"], path: "Tests/BiomechCoreTests"),
+        .testTarget(name: "BiomechPipelineTests", dependencies: ["BiomechPipeline", "BiomechRecipes", "BiomechCore"],
+                    path: "Tests/BiomechPipelineTests"),
         .testTarget(name: "BiomechRecipesTests", dependencies: ["BiomechRecipes", "BiomechCore"],
                     path: "Tests/BiomechRecipesTests",
                     resources: [.copy("Fixtures")]),

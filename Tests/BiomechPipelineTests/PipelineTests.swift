@@ -1,0 +1,59 @@
+import BiomechCore
+import BiomechRecipes
+import Foundation
+import Testing
+@testable import BiomechPipeline
+
+private final class Counter: @unchecked Sendable {
+    var runs: [String] = []
+}
+
+private struct Recording: StageExecutor {
+    let name: String
+    let counter: Counter
+    let fail: Bool
+    func run(_ context: RunContext) throws -> [String: String] {
+        counter.runs.append(name)
+        if fail { throw InputError(field: name, "failed on purpose") }
+        return ["ok": "1"]
+    }
+}
+
+@Suite struct PipelineTests {
+    private func context() throws -> RunContext {
+        let yaml = "name: t\nstages: [data, tokenizer]\ndata: {source: synthetic}\nrepresentation: r\ntokenizer: t\n"
+        let recipe = try ConfigDecoder.decode(Recipe.self, from: try YAMLConfigLoader.parse(yaml, file: "t.yaml"))
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("runs-\(UUID().uuidString)").path
+        return RunContext(recipe: recipe, directory: try RunDirectory.create(root: root, name: "t"), registry: PluginRegistry())
+    }
+
+    @Test func resumeSkipsCompletedStagesAndRerunsTheFailedOne() throws {
+        let ctx = try context()
+        let counter = Counter()
+        let failing = Pipeline(executors: [.data: Recording(name: "data", counter: counter, fail: false),
+                                           .tokenizer: Recording(name: "tokenizer", counter: counter, fail: true)])
+        #expect(throws: InputError.self) { try failing.run(ctx, stages: [.data, .tokenizer]) }
+        #expect(ctx.directory.isComplete("data"))
+        #expect(!ctx.directory.isComplete("tokenizer"))
+        let fixed = Pipeline(executors: [.data: Recording(name: "data", counter: counter, fail: false),
+                                         .tokenizer: Recording(name: "tokenizer", counter: counter, fail: false)])
+        try fixed.run(ctx, stages: [.data, .tokenizer])
+        #expect(counter.runs == ["data", "tokenizer", "tokenizer"])
+        #expect(ctx.directory.completedRecord("tokenizer")?.summary["ok"] == "1")
+    }
+
+    @Test func missingStageImplementationIsAClearError() throws {
+        let error = #expect(throws: InputError.self) {
+            try Pipeline(executors: [:]).checkAvailable([.data, .finetune], recipeFile: "r.yaml")
+        }
+        #expect(error?.file == "r.yaml")
+        #expect(error?.message.contains("'finetune'") == true)
+    }
+
+    @Test func derivedGeneratorsAreStableAndIndependent() throws {
+        let ctx = try context()
+        var a = ctx.random("split"), b = ctx.random("split"), c = ctx.random("qa")
+        #expect(a.next() == b.next())
+        #expect(a.next() != c.next())
+    }
+}
