@@ -31,12 +31,10 @@ final class XGBMatrix {
         guard let out else { throw XGBoostError(call: "XGDMatrixCreateFromMat", message: "no matrix returned") }
         handle = out
         self.rows = rows
-        if let labels {
-            do {
-                try labels.withUnsafeBufferPointer { buffer in
-                    try xgbCheck(XGDMatrixSetFloatInfo(handle, "label", buffer.baseAddress, bst_ulong(labels.count)), "XGDMatrixSetFloatInfo(label)")
-                }
-            } catch { XGDMatrixFree(handle); throw error }
+        if let labels {  // a thrown error from here runs deinit, which frees the matrix
+            try labels.withUnsafeBufferPointer { buffer in
+                try xgbCheck(XGDMatrixSetFloatInfo(handle, "label", buffer.baseAddress, bst_ulong(labels.count)), "XGDMatrixSetFloatInfo(label)")
+            }
         }
     }
 
@@ -57,13 +55,9 @@ public final class XGBBooster {
         guard let out else { throw XGBoostError(call: "XGBoosterCreate", message: "no booster returned") }
         handle = out
         self.parameters = parameters
-        do {
-            for (key, value) in parameters { try xgbCheck(XGBoosterSetParam(handle, key, value), "XGBoosterSetParam(\(key)=\(value))") }
-            for round in 0..<rounds { try xgbCheck(XGBoosterUpdateOneIter(handle, Int32(round), train.handle), "XGBoosterUpdateOneIter") }
-        } catch {
-            XGBoosterFree(handle)
-            throw error
-        }
+        // Every stored property is set: from here a thrown error runs deinit, which frees the booster.
+        for (key, value) in parameters { try xgbCheck(XGBoosterSetParam(handle, key, value), "XGBoosterSetParam(\(key)=\(value))") }
+        for round in 0..<rounds { try xgbCheck(XGBoosterUpdateOneIter(handle, Int32(round), train.handle), "XGBoosterUpdateOneIter") }
         withExtendedLifetime(train) {}
     }
 
@@ -74,10 +68,9 @@ public final class XGBBooster {
         guard let out else { throw XGBoostError(call: "XGBoosterCreate", message: "no booster returned") }
         handle = out
         self.parameters = parameters
-        do {
-            try xgbCheck(XGBoosterLoadModel(handle, url.path), "XGBoosterLoadModel(\(url.path))")
-            for (key, value) in parameters where key == "nthread" { try xgbCheck(XGBoosterSetParam(handle, key, value), "XGBoosterSetParam") }
-        } catch { XGBoosterFree(handle); throw error }
+        // A thrown error from here runs deinit, which frees the booster.
+        try xgbCheck(XGBoosterLoadModel(handle, url.path), "XGBoosterLoadModel(\(url.path))")
+        for (key, value) in parameters where key == "nthread" { try xgbCheck(XGBoosterSetParam(handle, key, value), "XGBoosterSetParam") }
     }
 
     deinit { XGBoosterFree(handle) }

@@ -42,6 +42,14 @@ public struct TaskClass: Sendable, Equatable, Codable {
     public var display: String
     /// Phrases accepted when parsing (the name and display are always included).
     public var synonyms: [String]
+
+    public init(name: String, display: String? = nil, synonyms: [String] = []) {
+        self.name = name
+        self.display = display ?? synonyms.first ?? name.replacingOccurrences(of: "_", with: " ")
+        var phrases = synonyms
+        for p in [self.display, name] where !phrases.contains(p) { phrases.insert(p, at: 0) }
+        self.synonyms = phrases
+    }
 }
 
 /// A clinical task as its YAML file describes it. See docs/adding-a-task.md.
