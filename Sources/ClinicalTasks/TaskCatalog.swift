@@ -9,14 +9,17 @@ public struct TaskCatalog: Sendable {
     /// Where each task was read from, by id.
     public private(set) var files: [String: String] = [:]
 
-    public init(specs: [TaskSpec] = []) throws {
+    /// An empty catalog.
+    public init() {}
+
+    public init(specs: [TaskSpec]) throws {
         for spec in specs { try add(spec, file: spec.source?.location?.file ?? "<memory>") }
     }
 
     /// Loads every task file of `folders`, in file-name order. A folder that does not exist
     /// is an error naming it.
     public static func load(folders: [URL]) throws -> TaskCatalog {
-        var catalog = try TaskCatalog()
+        var catalog = TaskCatalog()
         for folder in folders { try catalog.addFolder(folder) }
         return catalog
     }

@@ -13,6 +13,8 @@ struct BiomechGPT: ParsableCommand {
         subcommands: [
             PluginsCommand.self,
             RecipeCommand.self,
+            TasksCommand.self,
+            ReportCommand.self,
         ])
 }
 
