@@ -76,6 +76,11 @@ public struct QATrial: Sendable {
         self.trialID = trialID; self.participantID = participantID; self.split = split
         self.labels = labels; self.encoding = encoding
     }
+
+    /// A data set trial on a side of the split, with its motion encoding.
+    public init(_ trial: Trial, split: SplitSide, encoding: MotionEncoding) {
+        self.init(trialID: trial.id, participantID: trial.participantID, split: split, labels: trial.labels, encoding: encoding)
+    }
 }
 
 /// One question–answer pair (a line of the QA JSON Lines file).
