@@ -33,12 +33,27 @@ let package = Package(
         // MARK: Pipeline: run directories and the stage runner.
         .target(name: "BiomechPipeline", dependencies: ["BiomechCore", "BiomechRecipes"],
                 path: "Sources/BiomechPipeline"),
+        // MARK: Clinical tasks: task YAML, QA builder, answer parsing,
+        // metrics, predictions and reports; the YAML-configured task heads; the baselines.
+        .target(name: "ClinicalTasks",
+                dependencies: ["BiomechCore", .product(name: "Yams", package: "Yams")],
+                path: "Sources/ClinicalTasks"),
+        .target(name: "ClassificationTask", dependencies: ["BiomechCore", "ClinicalTasks"],
+                path: "Plugins/ClassificationTask"),
+        .target(name: "RegressionTask", dependencies: ["BiomechCore", "ClinicalTasks"],
+                path: "Plugins/RegressionTask"),
+        .target(name: "TokenHistogramBoosting", dependencies: ["BiomechCore", "ClinicalTasks", "CXGBoost"],
+                path: "Plugins/TokenHistogramBoosting"),
+        .target(name: "ChanceBaseline", dependencies: ["BiomechCore", "TokenHistogramBoosting"],
+                path: "Plugins/ChanceBaseline"),
+        // MARK: end of clinical tasks
 
         // MARK: The command-line tool and the plugin catalog (registration lives here).
         .executableTarget(
             name: "biomechgpt",
             dependencies: [
                 "BiomechCore", "BiomechRecipes", "BiomechPipeline",
+                "ClinicalTasks", "ClassificationTask", "RegressionTask", "TokenHistogramBoosting", "ChanceBaseline",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/biomechgpt"),
@@ -50,6 +65,14 @@ let package = Package(
         .testTarget(name: "BiomechRecipesTests", dependencies: ["BiomechRecipes", "BiomechCore"],
                     path: "Tests/BiomechRecipesTests",
                     resources: [.copy("Fixtures")]),
+        // Clinical tasks
+        .testTarget(name: "ClinicalTasksTests",
+                    dependencies: ["ClinicalTasks", "ClassificationTask", "RegressionTask", "BiomechCore"],
+                    path: "Tests/ClinicalTasksTests", resources: [.copy("Fixtures")]),
+        .testTarget(name: "BaselineTests",
+                    dependencies: ["TokenHistogramBoosting", "ChanceBaseline", "ClinicalTasks", "ClassificationTask",
+                                   "RegressionTask", "BiomechCore"],
+                    path: "Tests/BaselineTests", resources: [.copy("Fixtures")]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -14,6 +14,8 @@ struct BiomechGPT: ParsableCommand {
             PluginsCommand.self,
             RecipeCommand.self,
             RunCommand.self,
+            TasksCommand.self,
+            ReportCommand.self,
         ])
 }
 
