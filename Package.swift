@@ -36,7 +36,7 @@ let package = Package(
         // MARK: Clinical tasks: task YAML, QA builder, answer parsing,
         // metrics, predictions and reports; the YAML-configured task heads; the baselines.
         .target(name: "ClinicalTasks",
-                dependencies: ["BiomechCore", .product(name: "Yams", package: "Yams")],
+                dependencies: ["BiomechCore", "BiomechRecipes"],
                 path: "Sources/ClinicalTasks"),
         .target(name: "ClassificationTask", dependencies: ["BiomechCore", "ClinicalTasks"],
                 path: "Plugins/ClassificationTask"),

@@ -79,6 +79,19 @@ public struct ConfigValue: Sendable, Equatable {
         if case .scalar(let s, _) = node { return s } else { return nil }
     }
 
+    /// This mapping's entries, checked so that every key belongs to `allowed`; the error
+    /// names the first unknown key's line and column and lists the allowed keys.
+    public func checkedEntries(field: String, allowed: [String]) throws -> [Entry] {
+        guard let entries else { throw error(field: field, "expected a mapping, got \(kindName)") }
+        for entry in entries where !allowed.contains(entry.key) {
+            throw InputError(file: entry.keyLocation?.file ?? location?.file, line: entry.keyLocation?.line,
+                             column: entry.keyLocation?.column,
+                             field: field.isEmpty ? entry.key : "\(field).\(entry.key)",
+                             "unknown key '\(entry.key)'", allowed: allowed)
+        }
+        return entries
+    }
+
     /// An error located at this value.
     public func error(field: String?, _ message: String, allowed: [String] = []) -> InputError {
         InputError(file: location?.file, line: location?.line, column: location?.column,

@@ -21,6 +21,8 @@ public enum YAMLConfigLoader {
             root = try Yams.compose(yaml: text)
         } catch let error as YamlError {
             throw Self.located(error, file: file)
+        } catch {
+            throw InputError(file: file, "could not read YAML: \(error)")
         }
         guard let root else { return ConfigValue(.mapping([]), at: SourceLocation(file: file, line: 1, column: 1)) }
         return try convert(root, file: file)
@@ -60,11 +62,13 @@ public enum YAMLConfigLoader {
 
     private static func located(_ error: YamlError, file: String) -> InputError {
         switch error {
-        case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _):
-            let where_ = context.map { " \($0.text)" } ?? ""
-            return InputError(file: file, line: mark.line, column: mark.column, "YAML syntax error: \(problem)\(where_)")
+        case let .scanner(_, problem, mark, _), let .parser(_, problem, mark, _), let .composer(_, problem, mark, _):
+            return InputError(file: file, line: mark.line, column: mark.column, "invalid YAML: \(problem)")
+        case let .duplicatedKeysInMapping(duplicates, context):
+            return InputError(file: file, line: context.mark.line, column: context.mark.column,
+                              field: duplicates.joined(separator: ", "), "key appears twice in the same mapping")
         default:
-            return InputError(file: file, "YAML error: \(error)")
+            return InputError(file: file, "invalid YAML: \(error)")
         }
     }
 }

@@ -1,4 +1,5 @@
 import BiomechCore
+import BiomechRecipes
 import Foundation
 
 /// The placeholder in a prompt template where the motion span goes.
@@ -225,11 +226,11 @@ public struct TaskSpec: Sendable {
     }
 
     /// Parses a task file.
-    public static func load(_ url: URL) throws -> TaskSpec { try TaskSpec(config: YAMLConfig.load(url)) }
+    public static func load(_ url: URL) throws -> TaskSpec { try TaskSpec(config: YAMLConfigLoader.load(file: url)) }
 
     /// Parses task YAML text (`file` names it in errors).
     public static func parse(_ text: String, file: String = "<task>") throws -> TaskSpec {
-        try TaskSpec(config: YAMLConfig.parse(text, file: file))
+        try TaskSpec(config: YAMLConfigLoader.parse(text, file: file))
     }
 
     static func parseClasses(_ value: ConfigValue) throws -> [TaskClass] {
