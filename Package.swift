@@ -39,11 +39,24 @@ let package = Package(
             ],
             path: "Sources/biomechgpt"),
 
+        // MARK: GGUF: memory-mapped GGUF reader, metadata, dequantization (owner: gguf branch)
+        .target(name: "GGUF", dependencies: ["BiomechCore"], path: "Sources/GGUF"),
+        // MARK: Gemma 3 backbone: tokenizer, configuration, chat template, model location (owner: gguf branch)
+        .target(name: "Gemma3Backbone", dependencies: ["GGUF", "BiomechCore"], path: "Plugins/Gemma3Backbone"),
+        // END gguf branch targets
+
         // MARK: Tests
         .testTarget(name: "BiomechCoreTests", dependencies: ["BiomechCore"], path: "Tests/BiomechCoreTests"),
         .testTarget(name: "BiomechRecipesTests", dependencies: ["BiomechRecipes", "BiomechCore"],
                     path: "Tests/BiomechRecipesTests",
                     resources: [.copy("Fixtures")]),
+        // MARK: Tests for GGUF and Gemma3Backbone (owner: gguf branch)
+        .testTarget(name: "GGUFTests", dependencies: ["GGUF", "BiomechCore"], path: "Tests/GGUFTests",
+                    resources: [.copy("Fixtures")]),
+        .testTarget(name: "Gemma3BackboneTests", dependencies: ["Gemma3Backbone", "GGUF", "BiomechCore"],
+                    path: "Tests/Gemma3BackboneTests",
+                    resources: [.copy("Fixtures")]),
+        // END gguf branch tests
     ],
     swiftLanguageModes: [.v6]
 )
