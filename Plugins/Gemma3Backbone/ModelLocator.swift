@@ -12,7 +12,8 @@ public enum ModelLocator {
                                    baseDirectory: URL = URL(fileURLWithPath: FileManager.default.currentDirectoryPath))
         -> URL {
         if let value = environment[environmentVariable], !value.isEmpty {
-            return URL(fileURLWithPath: value, relativeTo: baseDirectory).standardizedFileURL
+            let url = value.hasPrefix("/") ? URL(fileURLWithPath: value) : baseDirectory.appendingPathComponent(value)
+            return url.standardizedFileURL
         }
         return baseDirectory.appendingPathComponent(defaultRelativePath).standardizedFileURL
     }
