@@ -58,6 +58,11 @@ let package = Package(
             ],
             path: "Sources/biomechgpt"),
 
+        // MARK: GGUF: memory-mapped GGUF reader, metadata, dequantization
+        .target(name: "GGUF", dependencies: ["BiomechCore"], path: "Sources/GGUF"),
+        // MARK: Gemma 3 backbone: tokenizer, configuration, chat template, model location
+        .target(name: "Gemma3Backbone", dependencies: ["GGUF", "BiomechCore"], path: "Plugins/Gemma3Backbone"),
+
         // MARK: Tests
         .testTarget(name: "BiomechCoreTests", dependencies: ["BiomechCore"], path: "Tests/BiomechCoreTests"),
         .testTarget(name: "BiomechPipelineTests", dependencies: ["BiomechPipeline", "BiomechRecipes", "BiomechCore"],
@@ -73,6 +78,12 @@ let package = Package(
                     dependencies: ["TokenHistogramBoosting", "ChanceBaseline", "ClinicalTasks", "ClassificationTask",
                                    "RegressionTask", "BiomechCore"],
                     path: "Tests/BaselineTests", resources: [.copy("Fixtures")]),
+        // MARK: Tests for GGUF and Gemma3Backbone
+        .testTarget(name: "GGUFTests", dependencies: ["GGUF", "BiomechCore"], path: "Tests/GGUFTests",
+                    resources: [.copy("Fixtures")]),
+        .testTarget(name: "Gemma3BackboneTests", dependencies: ["Gemma3Backbone", "GGUF", "BiomechCore"],
+                    path: "Tests/Gemma3BackboneTests",
+                    resources: [.copy("Fixtures")]),
     ],
     swiftLanguageModes: [.v6]
 )
