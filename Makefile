@@ -22,7 +22,7 @@ model:
 demo: release
 	$(BIN) run recipes/quickstart.yaml
 
-test: deps
+test: deps model
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --parallel
 
