@@ -39,6 +39,14 @@ let package = Package(
             ],
             path: "Sources/biomechgpt"),
 
+        // MARK: Numerics engine (tensors, differentiable operations, optimizers, safetensors)
+        .target(name: "NumericsEngine", dependencies: ["CBLAS", "BiomechCore"],
+                path: "Sources/NumericsEngine"),
+        .testTarget(name: "NumericsEngineTests", dependencies: ["NumericsEngine", "BiomechCore"],
+                    path: "Tests/NumericsEngineTests",
+                    resources: [.copy("Fixtures")]),
+        // MARK: End of numerics engine
+
         // MARK: Tests
         .testTarget(name: "BiomechCoreTests", dependencies: ["BiomechCore"], path: "Tests/BiomechCoreTests"),
         .testTarget(name: "BiomechRecipesTests", dependencies: ["BiomechRecipes", "BiomechCore"],
