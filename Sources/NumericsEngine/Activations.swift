@@ -36,6 +36,10 @@ public final class ReLU {
 
 /// The tanh form of GELU, `0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))`
 /// (PyTorch's `gelu(approximate="tanh")`, Gemma's `gelu_pytorch_tanh`).
+///
+/// Evaluated through the identity `0.5·(1 + tanh(u)) = σ(2u)` with the engine's
+/// vectorisable `FastMath.exp`, so `GELU(x) = x·σ(2u)` and
+/// `GELU'(x) = σ(2u) + 2x·σ(2u)·(1 − σ(2u))·√(2/π)·(1 + 3·0.044715·x²)`.
 public enum GELUMath {
     @usableFromInline static let c: Float = 0.7978845608028654  // √(2/π)
     @usableFromInline static let a: Float = 0.044715
@@ -43,18 +47,16 @@ public enum GELUMath {
     /// GELU(x).
     @inlinable @inline(__always)
     public static func value(_ x: Float) -> Float {
-        let t = tanhf(c * (x + a * x * x * x))
-        return 0.5 * x * (1 + t)
+        let s = FastMath.sigmoid(2 * c * (x + a * x * x * x))
+        return x * s
     }
 
     /// (GELU(x), GELU'(x)).
     @inlinable @inline(__always)
     public static func valueAndDerivative(_ x: Float) -> (Float, Float) {
         let x2 = x * x
-        let t = tanhf(c * (x + a * x2 * x))
-        let value = 0.5 * x * (1 + t)
-        let derivative = 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * c * (1 + 3 * a * x2)
-        return (value, derivative)
+        let s = FastMath.sigmoid(2 * c * (x + a * x2 * x))
+        return (x * s, s + 2 * x * s * (1 - s) * c * (1 + 3 * a * x2))
     }
 }
 

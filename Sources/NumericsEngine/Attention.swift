@@ -95,16 +95,13 @@ public final class CausalAttention: @unchecked Sendable {
                     for i in r0..<r1 {
                         let row = ph + i * t
                         let lo = window.map { Swift.max(keys.lowerBound, i - $0 + 1) } ?? keys.lowerBound
-                        var mx = -Float.infinity
-                        for j in lo...i where maskRow.map({ $0[j] != 0 }) ?? true { mx = Swift.max(mx, row[j]) }
                         for j in keys where j < lo || j > i { row[j] = 0 }
-                        if mx == -Float.infinity { for j in lo...i { row[j] = 0 }; continue }
-                        var sum: Float = 0
-                        for j in lo...i {
-                            if let m = maskRow, m[j] == 0 { row[j] = 0; continue }
-                            let e = expf(row[j] - mx); row[j] = e; sum += e
-                        }
-                        let inv = 1 / sum
+                        if let m = maskRow { for j in lo...i where m[j] == 0 { row[j] = -.infinity } }
+                        let mx = Reduce.max(row + lo, count: i - lo + 1)
+                        if mx == -.infinity { for j in lo...i { row[j] = 0 }; continue }
+                        FastMath.expInPlace(row + lo, count: i - lo + 1, subtracting: mx)
+                        if let m = maskRow { for j in lo...i where m[j] == 0 { row[j] = 0 } }
+                        let inv = 1 / Reduce.sum(row + lo, count: i - lo + 1)
                         for j in lo...i { row[j] *= inv }
                     }
                     BLAS.gemm(m: r1 - r0, n: hd, k: keys.count, a: sb, lda: t, b: vh + keys.lowerBound * kw, ldb: kw,
@@ -148,8 +145,7 @@ public final class CausalAttention: @unchecked Sendable {
                 // dS = scale · P ⊙ (dP − Σ_j dP⊙P)
                 for i in 0..<m {
                     let pr = pb + i * t, sr = sb + i * t
-                    var dotp: Float = 0
-                    for j in 0..<n { dotp += pr[j] * sr[j] }
+                    let dotp = Reduce.dot(pr, sr, count: n)
                     for j in 0..<n { sr[j] = sc * pr[j] * (sr[j] - dotp) }
                 }
                 // dQ = dS · K ; dK += dSᵀ · Q ; dV += Pᵀ · dO

@@ -27,7 +27,7 @@ public final class ChunkedCrossEntropy: @unchecked Sendable {
     private var gradHidden: Tensor?
     private var rowMax: [Float] = [], rowSum: [Float] = []
 
-    public init(chunkSize: Int = 8192) {
+    public init(chunkSize: Int = 4096) {
         precondition(chunkSize > 0)
         self.chunkSize = chunkSize
     }
@@ -89,13 +89,10 @@ public final class ChunkedCrossEntropy: @unchecked Sendable {
                     Threads.parallelFor(na, minPerThread: 4) { range in
                         for r in range {
                             let row = ls + r * cn
-                            var mc = -Float.infinity
-                            for j in 0..<cn { mc = Swift.max(mc, row[j]) }
-                            let mNew = Swift.max(mp[r], mc)
-                            let rescale = expf(mp[r] - mNew)  // 0 on the first chunk
-                            var s: Float = 0
-                            for j in 0..<cn { let e = expf(row[j] - mNew); row[j] = e; s += e }
-                            sp[r] = sp[r] * rescale + s
+                            let mNew = Swift.max(mp[r], Reduce.max(row, count: cn))
+                            let rescale = mp[r] == -.infinity ? 0 : FastMath.exp(mp[r] - mNew)
+                            FastMath.expInPlace(row, count: cn, subtracting: mNew)
+                            sp[r] = sp[r] * rescale + Reduce.sum(row, count: cn)
                             mp[r] = mNew
                             if wantGradient && rescale != 1 {
                                 let ar = accs + r * d
@@ -139,7 +136,8 @@ public final class ChunkedCrossEntropy: @unchecked Sendable {
                     Threads.parallelFor(na, minPerThread: 4) { range in
                         for r in range {
                             let row = ls + r * cn
-                            for j in 0..<cn { row[j] = g * expf(row[j] - lp[r]) }
+                            FastMath.expInPlace(row, count: cn, subtracting: lp[r])
+                            for j in 0..<cn { row[j] *= g }
                         }
                     }
                 }

@@ -52,8 +52,7 @@ public final class RMSNorm: ParameterizedLayer {
         Threads.parallelFor(rows, minPerThread: 16) { range in
             for row in range {
                 let xr = xs + row * d, yr = ys + row * d
-                var ss: Float = 0
-                for j in 0..<d { ss += xr[j] * xr[j] }
+                let ss = Reduce.dot(xr, xr, count: d)
                 let inv = 1 / (ss / Float(d) + eps).squareRoot()
                 rs[row] = inv
                 for j in 0..<d { yr[j] = xr[j] * inv * (w[j] + off) }
