@@ -32,10 +32,10 @@ public final class RotaryEmbedding: @unchecked Sendable {
         guard maxPosition >= tablePositions else { return }
         let n = Swift.max(maxPosition + 1, tablePositions * 2, 64), half = headDim / 2
         var c = [Float](repeating: 0, count: n * half), s = c
+        let invFreq = (0..<half).map { pow(base, -Double(2 * $0) / Double(headDim)) }
         for p in 0..<n {
             for i in 0..<half {
-                let invFreq = pow(base, -Double(2 * i) / Double(headDim))
-                let angle = Double(p) / scalingFactor * invFreq
+                let angle = Double(p) / scalingFactor * invFreq[i]
                 c[p * half + i] = Float(cos(angle)); s[p * half + i] = Float(sin(angle))
             }
         }
