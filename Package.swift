@@ -52,7 +52,7 @@ let package = Package(
         .executableTarget(
             name: "biomechgpt",
             dependencies: [
-                "BiomechCore", "BiomechRecipes", "BiomechPipeline",
+                "BiomechCore", "BiomechRecipes", "BiomechPipeline", "NumericsEngine",
                 "ClinicalTasks", "ClassificationTask", "RegressionTask", "TokenHistogramBoosting", "ChanceBaseline",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
@@ -62,6 +62,13 @@ let package = Package(
         .target(name: "GGUF", dependencies: ["BiomechCore"], path: "Sources/GGUF"),
         // MARK: Gemma 3 backbone: tokenizer, configuration, chat template, model location
         .target(name: "Gemma3Backbone", dependencies: ["GGUF", "BiomechCore"], path: "Plugins/Gemma3Backbone"),
+        // MARK: Numerics engine (tensors, differentiable operations, optimizers, safetensors)
+        .target(name: "NumericsEngine", dependencies: ["CBLAS", "BiomechCore"],
+                path: "Sources/NumericsEngine"),
+        .testTarget(name: "NumericsEngineTests", dependencies: ["NumericsEngine", "BiomechCore"],
+                    path: "Tests/NumericsEngineTests",
+                    resources: [.copy("Fixtures")]),
+        // MARK: End of numerics engine
 
         // MARK: Tests
         .testTarget(name: "BiomechCoreTests", dependencies: ["BiomechCore"], path: "Tests/BiomechCoreTests"),

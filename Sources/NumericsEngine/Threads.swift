@@ -1,0 +1,79 @@
+import CBLAS
+import Dispatch
+
+/// The engine's thread setting and a parallel-for over index ranges.
+///
+/// `Threads.count` is used both by OpenBLAS (matrix products) and by the engine's own
+/// kernels (elementwise work, normalisation rows, attention heads), which split their
+/// index space into `count` contiguous ranges run on libdispatch's worker pool.
+/// Set it once at start-up with `Threads.setCount(_:)`; the default is the number of
+/// processors OpenBLAS reports.
+public enum Threads {
+    nonisolated(unsafe) private static var current: Int = Swift.max(1, Int(openblas_get_num_procs()))
+
+    /// The number of threads kernels and BLAS use.
+    public static var count: Int { current }
+
+    /// Sets the thread count for the engine's kernels and for OpenBLAS.
+    /// Call it from one thread, before training or inference starts.
+    public static func setCount(_ n: Int) {
+        precondition(n >= 1, "thread count must be at least 1")
+        current = n
+        openblas_set_num_threads(Int32(n))
+    }
+
+    /// Runs `body` over `0..<n` split into at most `count` contiguous ranges, in parallel.
+    ///
+    /// `minPerThread` is the least work worth a thread: small loops run inline on the
+    /// calling thread. `body` must only write to locations its own range owns.
+    @inline(__always)
+    public static func parallelFor(_ n: Int, minPerThread: Int = 1, _ body: (Range<Int>) -> Void) {
+        if n <= 0 { return }
+        let parts = Swift.min(current, Swift.max(1, n / Swift.max(1, minPerThread)))
+        if parts <= 1 { body(0..<n); return }
+        withoutActuallyEscaping(body) { body in
+            // The closure runs only inside concurrentPerform, which returns after all
+            // iterations finish; each iteration gets a disjoint range.
+            let task = UncheckedSendable(body)
+            DispatchQueue.concurrentPerform(iterations: parts) { i in
+                task.value((n * i / parts)..<(n * (i + 1) / parts))
+            }
+        }
+    }
+
+    /// The number of parts `parallelFor(_:minPerThread:)` would split `n` items into.
+    public static func partCount(_ n: Int, minPerThread: Int = 1) -> Int {
+        Swift.max(1, Swift.min(current, n / Swift.max(1, minPerThread)))
+    }
+
+    /// Runs `body(part, range)` for `parts` contiguous ranges covering `0..<n`, in parallel.
+    /// The part index lets a kernel use per-thread scratch buffers.
+    public static func parallelParts(_ n: Int, parts: Int, _ body: (_ part: Int, _ range: Range<Int>) -> Void) {
+        if n <= 0 { return }
+        let parts = Swift.max(1, Swift.min(parts, n))
+        if parts == 1 { body(0, 0..<n); return }
+        withoutActuallyEscaping(body) { body in
+            let task = UncheckedSendable(body)
+            DispatchQueue.concurrentPerform(iterations: parts) { i in
+                task.value(i, (n * i / parts)..<(n * (i + 1) / parts))
+            }
+        }
+    }
+
+    /// Runs `body` with OpenBLAS restricted to one thread, for code that issues many small
+    /// matrix products from several of the engine's threads at once (attention heads).
+    public static func withSerialBLAS<R>(_ body: () throws -> R) rethrows -> R {
+        if current <= 1 { return try body() }
+        openblas_set_num_threads(1)
+        defer { openblas_set_num_threads(Int32(current)) }
+        return try body()
+    }
+}
+
+/// Carries a value into a `@Sendable` closure when the caller guarantees the accesses
+/// are disjoint (kernels writing separate ranges of one buffer).
+@usableFromInline
+struct UncheckedSendable<Value>: @unchecked Sendable {
+    @usableFromInline let value: Value
+    @usableFromInline init(_ value: Value) { self.value = value }
+}
