@@ -30,11 +30,31 @@ let package = Package(
                 dependencies: ["BiomechCore", .product(name: "Yams", package: "Yams")],
                 path: "Sources/BiomechRecipes"),
 
+        // MARK: Motion data (data branch): HDF5 data sets, importers, splits, the simulated cohort.
+        .target(name: "CHDF5Shim", dependencies: ["CHDF5"], path: "Sources/CHDF5Shim",
+                linkerSettings: [.linkedLibrary("z")]),
+        .target(name: "MotionData", dependencies: ["BiomechCore", "CHDF5Shim"], path: "Sources/MotionData"),
+        .target(name: "CohortSimulator", dependencies: ["BiomechCore"], path: "Sources/CohortSimulator"),
+        .target(name: "BiomechModelRepresentation", dependencies: ["BiomechCore"],
+                path: "Plugins/BiomechModelRepresentation"),
+        .target(name: "JointAnglesRepresentation", dependencies: ["BiomechCore"],
+                path: "Plugins/JointAnglesRepresentation"),
+        .testTarget(name: "MotionDataTests", dependencies: ["MotionData", "BiomechCore", "CohortSimulator"],
+                    path: "Tests/MotionDataTests"),
+        .testTarget(name: "CohortSimulatorTests", dependencies: ["CohortSimulator", "MotionData", "BiomechCore"],
+                    path: "Tests/CohortSimulatorTests"),
+        .testTarget(name: "RepresentationTests",
+                    dependencies: ["BiomechModelRepresentation", "JointAnglesRepresentation", "BiomechCore",
+                                   "MotionData", "CohortSimulator"],
+                    path: "Tests/RepresentationTests"),
+        // MARK: end of motion data
+
         // MARK: The command-line tool and the plugin catalog (registration lives here).
         .executableTarget(
             name: "biomechgpt",
             dependencies: [
                 "BiomechCore", "BiomechRecipes",
+                "MotionData", "CohortSimulator", "BiomechModelRepresentation", "JointAnglesRepresentation",  // data branch
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/biomechgpt"),
