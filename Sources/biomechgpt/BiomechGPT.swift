@@ -13,6 +13,7 @@ struct BiomechGPT: ParsableCommand {
         subcommands: [
             PluginsCommand.self,
             RecipeCommand.self,
+            DataCommand.self,
         ])
 }
 
