@@ -14,7 +14,7 @@ enum Activities {
         case .prosthesis?: k = p.amputationLevel == .transfemoral ? 1.2 + 1.0 * s : 1.05 + 0.6 * s
         case .sci?: k = 1.15 + 1.5 * s
         case .tbi?: k = 1.05 + 0.8 * s
-        case .parkinsons?: k = 1.15 + 1.0 * s
+        case .parkinsons?: k = 1.05 + 0.8 * s
         }
         k += max(0, p.age - 60) * 0.012
         k += [AssistiveDevice.none: 0, .cane: 0.1, .crutches: 0.15, .walker: 0.3, .rollator: 0.15][p.device]!

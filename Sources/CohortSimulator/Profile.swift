@@ -121,7 +121,7 @@ enum ProfileSampler {
         case .prosthesis?: factor = level == .transfemoral ? 0.88 - 0.42 * s : 0.98 - 0.3 * s
         case .sci?: factor = 0.9 - 0.62 * s
         case .tbi?: factor = 0.97 - 0.45 * s
-        case .parkinsons?: factor = 0.95 - 0.35 * s
+        case .parkinsons?: factor = 1.0 - 0.3 * s
         }
         let deviceFactor: Double = [AssistiveDevice.none: 1, .cane: 0.93, .crutches: 0.9, .walker: 0.82, .rollator: 0.9][device]!
         let base = normativeSpeed(age: age, female: female)
