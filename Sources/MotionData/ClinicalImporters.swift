@@ -136,7 +136,7 @@ public enum FGDIImporter {
                 values.append(sign * (try TextInput.number(Substring(r.fields[c]), file: data.path, line: r.line, column: header[c])))
             }
             let key = Key(session: r.fields[cSession], side: side == "L" ? "left" : "right")
-            if curves[key] == nil { order.append(key) }
+            if curves[key] == nil { order.append(key); curves[key] = [] }
             if curves[key]!.contains(where: { $0.0 == name }) {
                 throw InputError(file: data.path, line: r.line, field: name, "a second curve for \(key.session) \(key.side) \(name)")
             }

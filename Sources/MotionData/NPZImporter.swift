@@ -53,21 +53,26 @@ public enum NPZImporter {
                          channels: zip(names, units).map { Channel($0, unit: $1) }, values: values, sourceFile: file)
     }
 
-    /// dt from the velocities by least squares over every coordinate: Δq[i] ≈ dt · (dq[i] + dq[i+1]) / 2.
+    /// dt from the velocities: q(t) - q(0) = dt · ∫dq (cumulative trapezoid), fitted by
+    /// least squares over every coordinate. Integrating first keeps the noise of the
+    /// velocities from biasing the estimate. Rates within 2 % of a common recording rate snap to it.
     static func estimateRate(_ arrays: [String: NPYArray], qNames: [String]) -> Double? {
         var num = 0.0, den = 0.0
         for q in qNames {
-            guard let dq = arrays["d" + q]?.values, let qv = arrays[q]?.values, dq.count == qv.count else { continue }
-            for i in 0..<(qv.count - 1) {
-                let a = (dq[i] + dq[i + 1]) / 2, d = qv[i + 1] - qv[i]
-                if abs(d) > 0.5 { continue }  // angle wrap
-                num += a * d; den += a * a
-            }
+            guard let dq = arrays["d" + q]?.values, let qv = arrays[q]?.values, dq.count == qv.count, qv.count > 2 else { continue }
+            if (1..<qv.count).contains(where: { abs(qv[$0] - qv[$0 - 1]) > .pi }) { continue }  // wrapped angle
+            var c = [Double](repeating: 0, count: qv.count)
+            for i in 1..<qv.count { c[i] = c[i - 1] + (dq[i] + dq[i - 1]) / 2 }
+            let cm = c.reduce(0, +) / Double(c.count)
+            let ym = qv.reduce(0, +) / Double(qv.count)
+            for i in 0..<qv.count { num += (c[i] - cm) * (qv[i] - ym); den += (c[i] - cm) * (c[i] - cm) }
         }
         guard den > 0, num > 0 else { return nil }
         let rate = den / num
-        // Round to a whole number of Hz when close (recordings use round rates).
-        return abs(rate - rate.rounded()) < 0.02 * rate ? rate.rounded() : rate
+        for common in [24.0, 25, 30, 50, 60, 100, 120, 150, 200, 240, 250, 300, 400, 500, 1000] where abs(rate - common) < 0.02 * common {
+            return common
+        }
+        return rate
     }
 
     struct NPYArray { var shape: [Int]; var values: [Double]; var order: Int }

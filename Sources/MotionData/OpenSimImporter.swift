@@ -58,9 +58,10 @@ public enum OpenSimImporter {
             for c in 1..<names.count { row.append(try TextInput.number(fields[c], file: file, line: k + 1, column: names[c])) }
             rows.append(row)
         }
-        if let nRows, nRows != rows.count {
-            throw InputError(file: file, line: lines.count, field: "nRows", "header says \(nRows) rows but the file has \(rows.count) (truncated?)")
-        }
+        // nRows is advisory: published files (e.g. OpenSim's crouch-gait examples) declare
+        // more rows than they hold, and OpenSim itself reads to the end of the file. A file
+        // cut mid-row fails the column count above.
+        _ = nRows
         guard let inDegrees else {
             throw InputError(file: file, field: "inDegrees", "the header does not say whether angles are in degrees (inDegrees=yes|no)")
         }

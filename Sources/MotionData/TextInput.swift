@@ -95,7 +95,7 @@ enum TextInput {
         let dt = steps[steps.count / 2]
         let even = steps.first! > dt * 0.98 && steps.last! < dt * 1.02
         if even { return (1 / dt, rows) }
-        let n = Int(((times.last! - times.first!) / dt).rounded(.down)) + 1
+        let n = Int(((times.last! - times.first!) / dt + 1e-6).rounded(.down)) + 1
         var out: [[Double]] = []
         out.reserveCapacity(n)
         var j = 0

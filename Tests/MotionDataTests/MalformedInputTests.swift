@@ -10,9 +10,14 @@ import Testing
     let motHeader = "test\nversion=1\nnRows=3\nnColumns=3\ninDegrees=yes\nendheader\ntime\tknee_angle_r\tpelvis_tx\n"
 
     @Test func openSimTruncated() throws {
-        let url = write(motHeader + "0\t1\t0.1\n0.01\t2\t0.2\n", "trunc.mot", in: dir)
+        // Cut in the middle of the last row.
+        let url = write(motHeader + "0\t1\t0.1\n0.01\t2\t0.2\n0.02\t3", "trunc.mot", in: dir)
         let e = #expect(throws: InputError.self) { try OpenSimImporter.read(url) }
-        #expect(e?.file == url.path && e?.field == "nRows")
+        #expect(e?.file == url.path && e?.line == 10)
+        // Cut inside the header.
+        let head = write("test\nversion=1\nnRows=3\n", "head.mot", in: dir)
+        let e2 = #expect(throws: InputError.self) { try OpenSimImporter.read(head) }
+        #expect(e2?.file == head.path && e2?.message.contains("endheader") == true)
     }
 
     @Test func openSimWrongColumnCountNaNAndHeader() throws {
