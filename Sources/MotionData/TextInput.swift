@@ -24,13 +24,13 @@ enum TextInput {
         return Array(UnsafeBufferPointer(start: out, count: len))
     }
 
-    /// The file's text split into lines (LF or CRLF), without a UTF-8 byte-order mark.
+    /// The file's text split into lines (LF, CRLF or CR), without a UTF-8 byte-order mark.
     static func lines(_ url: URL) throws -> [Substring] {
         var b = try bytes(url)
         if b.count >= 3 && b[0] == 0xEF && b[1] == 0xBB && b[2] == 0xBF { b.removeFirst(3) }
         let text = String(decoding: b, as: UTF8.self)
-        var lines = text.split(separator: "\n", omittingEmptySubsequences: false)
-        for i in lines.indices where lines[i].hasSuffix("\r") { lines[i] = lines[i].dropLast() }
+        // "\r\n" is one Character in Swift: split on any line break (LF, CRLF or CR).
+        var lines = text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" || $0 == "\r" })
         if let last = lines.last, last.isEmpty { lines.removeLast() }
         return lines
     }

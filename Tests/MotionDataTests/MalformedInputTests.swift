@@ -131,6 +131,8 @@ import Testing
         let ok = write("time,hip_flexion_r,knee_angle_r\n0,1,2\n0.1,2,3\n0.2,3,4\n", "p7_walk.csv", in: dir)
         let t = try CSVImporter.read(ok, frameRate: nil)
         #expect(abs(t.frameRate - 10) < 1e-9 && t.participantID == "p7")
+        let crlf = try CSVImporter.read(write("time,a\r\n0,1\r\n0.5,2\r\n", "crlf.csv", in: dir), frameRate: nil)
+        #expect(crlf.frameCount == 2 && crlf.frameRate == 2)
         let cols = write("time,a,b\n0,1,2\n0.1,2\n", "c.csv", in: dir)
         let e1 = #expect(throws: InputError.self) { try CSVImporter.read(cols, frameRate: nil) }
         #expect(e1?.line == 3)

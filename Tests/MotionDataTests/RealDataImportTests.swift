@@ -6,7 +6,7 @@ import Testing
 /// Each importer on the real files of ../shared/data.
 @Suite struct RealDataImportTests {
     @Test func uiPRMDHas2000RepetitionsOf10Subjects() throws {
-        guard let d = Shared.uiPRMD else { return }
+        guard let d = try Shared.uiPRMD else { return }
         #expect(d.trials.count == 2000)
         #expect(d.participantIDs == (1...10).map { String(format: "s%02d", $0) })
         let ex = Dictionary(grouping: d.trials) { $0.labels["exercise"]!.category! }
@@ -20,7 +20,7 @@ import Testing
     }
 
     @Test func fgdiHas104SessionsOf82Participants() throws {
-        guard let d = Shared.fgdi else { return }
+        guard let d = try Shared.fgdi else { return }
         #expect(d.trials.count == 208)  // one per session and side
         #expect(Set(d.trials.map { String($0.id.dropLast($0.id.hasSuffix("_left") ? 5 : 6)) }).count == 104)
         #expect(d.participantIDs.count == 82)
@@ -52,7 +52,7 @@ import Testing
     }
 
     @Test func openSimFiles() throws {
-        guard let d = Shared.opensim else { return }
+        guard let d = try Shared.opensim else { return }
         #expect(d.trials.count == 8)
         let walk = try #require(d.trials.first { $0.id == "subject01_walk1_ik" })
         #expect(abs(walk.frameRate - 60) < 0.01)
@@ -66,7 +66,7 @@ import Testing
     }
 
     @Test func locoMuJoCoArchives() throws {
-        guard let d = Shared.locomujoco else { return }
+        guard let d = try Shared.locomujoco else { return }
         #expect(d.trials.count == 2)
         let w = try #require(d.trials.first { $0.id.contains("constspeed") })
         #expect(w.frameCount == 500)
@@ -78,7 +78,7 @@ import Testing
     }
 
     @Test func importedSetsSurviveHDF5AndInspection() throws {
-        guard let d = Shared.fgdi else { return }
+        guard let d = try Shared.fgdi else { return }
         let url = temporaryDirectory().appendingPathComponent("fgdi.h5")
         try d.save(to: url)
         let r = try MotionDataset.load(from: url)

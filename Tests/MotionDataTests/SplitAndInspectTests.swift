@@ -43,7 +43,7 @@ import Testing
     /// No participant on two sides, for every shipped data set.
     @Test func noParticipantOnTwoSides() throws {
         var sets: [MotionDataset] = [try CohortSimulator.generate(CohortConfiguration(participants: 30, seed: 4))]
-        for d in [Shared.uiPRMD, Shared.fgdi, Shared.opensim, Shared.locomujoco] { if let d { sets.append(d) } }
+        for d in [try Shared.uiPRMD, try Shared.fgdi, try Shared.opensim, try Shared.locomujoco] { if let d { sets.append(d) } }
         for d in sets {
             let splits = [try ParticipantSplit.make(d, train: 0.6, validation: 0.2, seed: 11)]
                 + (d.participantIDs.count >= 2 ? try ParticipantSplit.kFold(d, k: 2, seed: 3) : [])

@@ -27,11 +27,21 @@ func write(_ text: String, _ name: String, in dir: URL) -> URL {
 }
 
 /// The real data sets, imported once per test process.
+/// An import that failed is a test failure (the error is rethrown), never a skip.
 enum Shared {
-    static let uiPRMD: MotionDataset? = sharedData("ui-prmd/kinect-angles").flatMap { try? Importers.importFiles(format: .uiPRMD, inputs: [$0]) }
-    static let fgdi: MotionDataset? = sharedData("fgdi").flatMap { try? Importers.importFiles(format: .fgdi, inputs: [$0]) }
-    static let opensim: MotionDataset? = sharedData("opensim").flatMap { try? Importers.importFiles(format: .opensim, inputs: [$0]) }
-    static let locomujoco: MotionDataset? = sharedData("locomujoco").flatMap { try? Importers.importFiles(format: .npz, inputs: [$0]) }
+    static func load(_ sub: String, _ format: ImportFormat) -> Result<MotionDataset, InputError>? {
+        sharedData(sub).map { url in
+            Result { try Importers.importFiles(format: format, inputs: [url]) }.mapError { $0 as? InputError ?? InputError("\($0)") }
+        }
+    }
+    static let uiPRMDResult = load("ui-prmd/kinect-angles", .uiPRMD)
+    static let fgdiResult = load("fgdi", .fgdi)
+    static let opensimResult = load("opensim", .opensim)
+    static let locomujocoResult = load("locomujoco", .npz)
+    static var uiPRMD: MotionDataset? { get throws { try uiPRMDResult?.get() } }
+    static var fgdi: MotionDataset? { get throws { try fgdiResult?.get() } }
+    static var opensim: MotionDataset? { get throws { try opensimResult?.get() } }
+    static var locomujoco: MotionDataset? { get throws { try locomujocoResult?.get() } }
 }
 
 /// A minimal .npz (stored zip of .npy float64 arrays) for malformed-input tests.
