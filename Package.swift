@@ -31,7 +31,8 @@ let package = Package(
                 path: "Sources/BiomechRecipes"),
 
         // MARK: Pipeline: run directories and the stage runner.
-        .target(name: "BiomechPipeline", dependencies: ["BiomechCore", "BiomechRecipes"],
+        .target(name: "BiomechPipeline",
+                dependencies: ["BiomechCore", "BiomechRecipes", "MotionData", "CohortSimulator", "ClinicalTasks"],
                 path: "Sources/BiomechPipeline"),
         // MARK: Clinical tasks: task YAML, QA builder, answer parsing,
         // metrics, predictions and reports; the YAML-configured task heads; the baselines.

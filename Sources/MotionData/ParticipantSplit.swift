@@ -2,8 +2,6 @@ import BiomechCore
 import Foundation
 
 /// Which side of a split a trial or participant is on.
-public enum SplitSide: String, Sendable, Codable, CaseIterable { case train, validation, test }
-
 /// A split of a data set's participants into training, validation and test sets.
 ///
 /// Splits are always by participant: every trial of a person is on one side. A split is
