@@ -17,6 +17,8 @@ struct BiomechGPT: ParsableCommand {
             BenchCommand.self,
             TasksCommand.self,
             ReportCommand.self,
+            GenerateCommand.self,
+            ModelCommand.self,
         ])
 }
 
