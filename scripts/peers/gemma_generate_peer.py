@@ -12,7 +12,7 @@ memory is its own):
 `ids.json` holds {"prefill": [...], "answer": [...]} (token ids with <bos>). Prints one
 JSON object on the last line of stdout: load time, prefill (best of repeats) tokens/s,
 greedy decoding tokens/s, the latency of answering the `answer` prompt with exactly
-`answer_tokens` new tokens (best of repeats), and the peak resident memory (ru_maxrss).
+`answer_tokens` new tokens (best of repeats), and the peak resident memory (VmHWM).
 If the backend is not installed the object has "error".
 """
 import argparse
@@ -24,6 +24,15 @@ import time
 
 
 def peak_rss_mb():
+    # VmHWM belongs to this process's own address space (ru_maxrss would carry over the
+    # parent's resident size across fork + exec).
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return float(line.split()[1]) / 1024.0
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
