@@ -74,6 +74,7 @@ let package = Package(
                 "BiomechCore", "BiomechRecipes", "BiomechPipeline", "NumericsEngine",
                 "ClinicalTasks", "ClassificationTask", "RegressionTask", "TokenHistogramBoosting", "ChanceBaseline",
                 "MotionData", "CohortSimulator", "BiomechModelRepresentation", "JointAnglesRepresentation",
+                "Gemma3Backbone",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/biomechgpt"),
@@ -81,7 +82,10 @@ let package = Package(
         // MARK: GGUF: memory-mapped GGUF reader, metadata, dequantization
         .target(name: "GGUF", dependencies: ["BiomechCore"], path: "Sources/GGUF"),
         // MARK: Gemma 3 backbone: tokenizer, configuration, chat template, model location
-        .target(name: "Gemma3Backbone", dependencies: ["GGUF", "BiomechCore"], path: "Plugins/Gemma3Backbone"),
+        .target(name: "Gemma3Backbone", dependencies: ["GGUF", "BiomechCore", "NumericsEngine", "CBLAS", "CGemmaKernels"],
+                path: "Plugins/Gemma3Backbone"),
+        // Gemma 3 decoding kernels in C (Q8_0 matrix-vector product for the tied LM head).
+        .target(name: "CGemmaKernels", path: "Sources/CGemmaKernels"),
         // MARK: Numerics engine (tensors, differentiable operations, optimizers, safetensors)
         .target(name: "NumericsEngine", dependencies: ["CBLAS", "BiomechCore"],
                 path: "Sources/NumericsEngine"),
@@ -108,7 +112,7 @@ let package = Package(
         // MARK: Tests for GGUF and Gemma3Backbone
         .testTarget(name: "GGUFTests", dependencies: ["GGUF", "BiomechCore"], path: "Tests/GGUFTests",
                     resources: [.copy("Fixtures")]),
-        .testTarget(name: "Gemma3BackboneTests", dependencies: ["Gemma3Backbone", "GGUF", "BiomechCore"],
+        .testTarget(name: "Gemma3BackboneTests", dependencies: ["Gemma3Backbone", "GGUF", "BiomechCore", "NumericsEngine"],
                     path: "Tests/Gemma3BackboneTests",
                     resources: [.copy("Fixtures")]),
     ],

@@ -18,6 +18,8 @@ struct BiomechGPT: ParsableCommand {
             TasksCommand.self,
             ReportCommand.self,
             DataCommand.self,
+            GenerateCommand.self,
+            ModelCommand.self,
         ])
 }
 

@@ -2,6 +2,7 @@ import BiomechCore
 import BiomechModelRepresentation
 import ChanceBaseline
 import ClassificationTask
+import Gemma3Backbone
 import JointAnglesRepresentation
 import RegressionTask
 import TokenHistogramBoosting
@@ -19,6 +20,8 @@ enum PluginCatalog {
         registry.register(RegressionTask.descriptor) { try RegressionTask.make($0) }
         registry.register(TokenHistogramBoosting.descriptor) { try TokenHistogramBoosting.make($0) }
         registry.register(ChanceBaseline.descriptor) { try ChanceBaseline.make($0) }
+        // Backbones.
+        registry.register(Gemma3LanguageBackbone.descriptor) { try Gemma3LanguageBackbone.make($0) }
         return registry
     }()
 }
