@@ -70,6 +70,13 @@ let package = Package(
                     resources: [.copy("Fixtures")]),
         // MARK: End of numerics engine
 
+        // MARK: VQ-VAE motion tokenizer (plugin id `vqvae`)
+        .target(name: "VQVAETokenizer", dependencies: ["BiomechCore", "NumericsEngine"],
+                path: "Plugins/VQVAETokenizer"),
+        .testTarget(name: "VQVAETokenizerTests", dependencies: ["VQVAETokenizer", "NumericsEngine", "BiomechCore"],
+                    path: "Tests/VQVAETokenizerTests", resources: [.copy("Fixtures")]),
+        // MARK: End of VQ-VAE motion tokenizer
+
         // MARK: Tests
         .testTarget(name: "BiomechCoreTests", dependencies: ["BiomechCore"], path: "Tests/BiomechCoreTests"),
         .testTarget(name: "BiomechPipelineTests", dependencies: ["BiomechPipeline", "BiomechRecipes", "BiomechCore"],
