@@ -24,6 +24,8 @@ public final class EMAQuantizer {
     public let codeSum: Tensor
     public let codeCount: Tensor
     public private(set) var isInitialized = false
+    /// A code whose EMA count falls below this is dead and reset (T2M-GPT: 1).
+    public var deadCodeThreshold: Float = 1
 
     private var rows: Tensor?       // [N, D] encoder outputs as rows
     private var scores: Tensor?     // [N, K]
@@ -202,7 +204,7 @@ public final class EMAQuantizer {
             let count = mu * codeCount.data[c] + (1 - mu) * counts[c]
             codeCount.data[c] = count
             let code = codebook.data + c * d
-            if count >= 1 {
+            if count >= deadCodeThreshold {
                 for j in 0..<d { code[j] = sum[j] / count }
             } else {
                 resetRow(c, policy, rng: &rng, into: code)
