@@ -31,7 +31,8 @@ let package = Package(
                 path: "Sources/BiomechRecipes"),
 
         // MARK: Pipeline: run directories and the stage runner.
-        .target(name: "BiomechPipeline", dependencies: ["BiomechCore", "BiomechRecipes"],
+        .target(name: "BiomechPipeline",
+                dependencies: ["BiomechCore", "BiomechRecipes", "MotionData", "CohortSimulator", "ClinicalTasks"],
                 path: "Sources/BiomechPipeline"),
         // MARK: Clinical tasks: task YAML, QA builder, answer parsing,
         // metrics, predictions and reports; the YAML-configured task heads; the baselines.
@@ -47,6 +48,24 @@ let package = Package(
         .target(name: "ChanceBaseline", dependencies: ["BiomechCore", "TokenHistogramBoosting"],
                 path: "Plugins/ChanceBaseline"),
         // MARK: end of clinical tasks
+        // MARK: Motion data: HDF5 data sets, importers, splits, the simulated cohort.
+        .target(name: "CHDF5Shim", dependencies: ["CHDF5"], path: "Sources/CHDF5Shim",
+                linkerSettings: [.linkedLibrary("z")]),
+        .target(name: "MotionData", dependencies: ["BiomechCore", "CHDF5Shim"], path: "Sources/MotionData"),
+        .target(name: "CohortSimulator", dependencies: ["BiomechCore"], path: "Sources/CohortSimulator"),
+        .target(name: "BiomechModelRepresentation", dependencies: ["BiomechCore", "MotionData"],
+                path: "Plugins/BiomechModelRepresentation"),
+        .target(name: "JointAnglesRepresentation", dependencies: ["BiomechCore", "MotionData"],
+                path: "Plugins/JointAnglesRepresentation"),
+        .testTarget(name: "MotionDataTests", dependencies: ["MotionData", "BiomechCore", "CohortSimulator"],
+                    path: "Tests/MotionDataTests"),
+        .testTarget(name: "CohortSimulatorTests", dependencies: ["CohortSimulator", "MotionData", "BiomechCore"],
+                    path: "Tests/CohortSimulatorTests"),
+        .testTarget(name: "RepresentationTests",
+                    dependencies: ["BiomechModelRepresentation", "JointAnglesRepresentation", "BiomechCore",
+                                   "MotionData", "CohortSimulator"],
+                    path: "Tests/RepresentationTests"),
+        // MARK: end of motion data
 
         // MARK: The command-line tool and the plugin catalog (registration lives here).
         .executableTarget(
@@ -54,6 +73,7 @@ let package = Package(
             dependencies: [
                 "BiomechCore", "BiomechRecipes", "BiomechPipeline", "NumericsEngine",
                 "ClinicalTasks", "ClassificationTask", "RegressionTask", "TokenHistogramBoosting", "ChanceBaseline",
+                "MotionData", "CohortSimulator", "BiomechModelRepresentation", "JointAnglesRepresentation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/biomechgpt"),

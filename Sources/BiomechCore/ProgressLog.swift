@@ -16,7 +16,7 @@ public final class ProgressLog: @unchecked Sendable {
         if let jsonLinesFile {
             try? FileManager.default.createDirectory(at: jsonLinesFile.deletingLastPathComponent(), withIntermediateDirectories: true)
             if !FileManager.default.fileExists(atPath: jsonLinesFile.path) {
-                FileManager.default.createFile(atPath: jsonLinesFile.path, contents: nil)
+                _ = FileManager.default.createFile(atPath: jsonLinesFile.path, contents: nil)
             }
             jsonLines = try? FileHandle(forWritingTo: jsonLinesFile)
             _ = try? jsonLines?.seekToEnd()

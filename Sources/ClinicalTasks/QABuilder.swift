@@ -1,14 +1,6 @@
 import BiomechCore
 import Foundation
 
-/// Which side of a participant split a trial falls on.
-public enum SplitSide: String, Sendable, Codable, CaseIterable, Comparable {
-    case train, validation, test
-    public static func < (a: SplitSide, b: SplitSide) -> Bool {
-        allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)!
-    }
-}
-
 /// Renders a chat as a backbone's template does: `(turns, openModelTurn) -> text`.
 public typealias ChatTemplate = @Sendable ([ChatTurn], Bool) -> String
 

@@ -17,6 +17,7 @@ struct BiomechGPT: ParsableCommand {
             BenchCommand.self,
             TasksCommand.self,
             ReportCommand.self,
+            DataCommand.self,
         ])
 }
 

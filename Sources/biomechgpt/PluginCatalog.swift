@@ -1,6 +1,8 @@
 import BiomechCore
+import BiomechModelRepresentation
 import ChanceBaseline
 import ClassificationTask
+import JointAnglesRepresentation
 import RegressionTask
 import TokenHistogramBoosting
 
@@ -9,7 +11,9 @@ import TokenHistogramBoosting
 enum PluginCatalog {
     static let registry: PluginRegistry = {
         var registry = PluginRegistry()
-        _ = registry  // registrations follow, one per plugin
+        // Representations.
+        registry.register(BiomechModelFeatures.descriptor) { try BiomechModelFeatures.make($0) }
+        registry.register(JointAngleFeatures.descriptor) { try JointAngleFeatures.make($0) }
         // Tasks (configured by recipes/tasks/*.yaml) and baselines.
         registry.register(ClassificationTask.descriptor) { try ClassificationTask.make($0) }
         registry.register(RegressionTask.descriptor) { try RegressionTask.make($0) }

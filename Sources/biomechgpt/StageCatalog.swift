@@ -1,7 +1,31 @@
+import BiomechCore
 import BiomechPipeline
+import BiomechRecipes
+import ClinicalTasks
 
-/// The stage implementations this build provides. Each lives in the module of the
-/// concept it runs; this list wires them to stage names.
+/// The stage implementations this build provides, wired to stage names. Each stage lives
+/// in BiomechPipeline/Stages and talks to the others only through the run directory.
 enum StageCatalog {
-    static let pipeline = Pipeline(executors: [:])
+    static let pipeline = Pipeline(executors: [
+        .data: DataStage(),
+        .tokenizer: TokenizerStage(),
+        .encode: EncodeStage(),
+        .baselines: BaselinesStage(),
+        .qa: QAStage(chatTemplate: backboneChatTemplate),
+        .report: ReportStage(),
+    ])
+
+    /// The configured backbone's chat template (Gemma's when the recipe names no backbone).
+    @Sendable static func backboneChatTemplate(_ context: RunContext) throws -> ChatTemplate {
+        guard let spec = context.recipe.backbone else { return ChatTemplates.gemma }
+        let backbone = UncheckedBox(try context.registry.make(.backbone, spec) as any LanguageBackbone)
+        return { turns, openModelTurn in backbone.value.chatPrompt(turns, openModelTurn: openModelTurn) }
+    }
+}
+
+/// Carries a non-Sendable value into a `@Sendable` closure that is only ever called on
+/// the thread that made it (stages run sequentially).
+struct UncheckedBox<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
 }

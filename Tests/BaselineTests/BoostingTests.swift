@@ -80,8 +80,11 @@ func syntheticTrials(seed: UInt64) -> [QATrial] {
         let chance = try BaselineEvaluation.run(model: "chance", tasks: [classTask, valueTask], trials: trials, seed: 9) {
             ChanceBaseline(configuration: configuration)
         }
-        #expect(boosted.count == 2 * 24)  // 6 test participants × 4 trials × 2 tasks
-        #expect(boosted.allSatisfy { $0.split == .test && $0.prediction != nil })
+        // Every trial is predicted (training data too, as the paper reports both);
+        // 6 of the participants are in the test split: 6 × 4 trials × 2 tasks.
+        #expect(boosted.count == 2 * trials.count)
+        #expect(boosted.filter { $0.split == .test }.count == 2 * 24)
+        #expect(boosted.allSatisfy { $0.prediction != nil })
         let scores = try Scoring.score(boosted + chance, tasks: [TaskInfo(id: "band", kind: .classification, classes: ["a", "b", "c"]),
                                                                  TaskInfo(id: "value", kind: .regression)])
         func headline(_ model: String, _ task: String) -> Double { scores.first { $0.model == model && $0.task == task }!.headline }

@@ -1,0 +1,99 @@
+import BiomechCore
+import BiomechRecipes
+import ClinicalTasks
+import Foundation
+import MotionData
+
+/// Reading and writing the files stages hand to each other. Stages never pass objects in
+/// memory, so any stage can run on its own after the ones before it (resume, `--only`).
+public enum RunArtifacts {
+    public static func datasetFile(_ d: RunDirectory) -> URL { d.dataDirectory.appendingPathComponent("dataset.h5") }
+    public static func representationDirectory(_ d: RunDirectory) -> URL { d.artifacts("tokenizer").appendingPathComponent("representation") }
+    public static func tokenizerDirectory(_ d: RunDirectory) -> URL { d.artifacts("tokenizer").appendingPathComponent("model") }
+    public static func tokenizerCheckpoints(_ d: RunDirectory) -> URL { d.artifacts("tokenizer").appendingPathComponent("checkpoints") }
+    public static func encodingsFile(_ d: RunDirectory) -> URL { d.artifacts("encode").appendingPathComponent("encodings.jsonl") }
+    public static func qaDirectory(_ d: RunDirectory) -> URL { d.artifacts("qa") }
+    public static func predictionsDirectory(_ d: RunDirectory) -> URL { d.url.appendingPathComponent("predictions") }
+
+    static func require(_ url: URL, madeBy stage: Stage) throws {
+        guard FileManager.default.fileExists(atPath: url.path) else {
+            throw InputError(file: url.path, "missing; it is made by the '\(stage.rawValue)' stage — run that stage first")
+        }
+    }
+
+    public static func dataset(_ d: RunDirectory) throws -> MotionDataset {
+        try require(datasetFile(d), madeBy: .data)
+        return try HDF5Store.read(datasetFile(d))
+    }
+
+    public static func split(_ d: RunDirectory) throws -> ParticipantSplit {
+        try require(d.splitFile, madeBy: .data)
+        return try ParticipantSplit.load(from: d.splitFile)
+    }
+
+    /// The representation and tokenizer as the tokenizer stage saved them.
+    public static func fittedModels(_ context: RunContext) throws -> (any MotionRepresentation, any Tokenizer) {
+        let d = context.directory
+        guard let tokenizerSpec = context.recipe.tokenizer else {
+            throw InputError(file: d.recipeFile.path, field: "tokenizer", "the recipe names no tokenizer")
+        }
+        try require(tokenizerDirectory(d), madeBy: .tokenizer)
+        let representation: any MotionRepresentation = try context.registry.make(.representation, context.recipe.representation)
+        try representation.load(from: representationDirectory(d))
+        let tokenizer: any Tokenizer = try context.registry.make(.tokenizer, tokenizerSpec)
+        try tokenizer.load(from: tokenizerDirectory(d))
+        return (representation, tokenizer)
+    }
+
+    /// The tasks the recipe names, from recipes/tasks and its task directories.
+    public static func tasks(_ context: RunContext) throws -> (specs: [TaskSpec], heads: [any TaskHead]) {
+        var folders = [TaskCatalog.shippedFolder()]
+        folders += context.recipe.taskDirectories.map { URL(fileURLWithPath: $0) }
+        let catalog = try TaskCatalog.load(folders: folders)
+        let specs = try catalog.select(context.recipe.tasks, file: context.directory.recipeFile.path)
+        return (specs, try TaskCatalog.heads(for: specs, registry: context.registry))
+    }
+
+    /// Every trial with its split side and encoding, as the encode stage wrote them.
+    public static func encodedTrials(_ d: RunDirectory) throws -> [QATrial] {
+        let dataset = try Self.dataset(d)
+        try require(encodingsFile(d), madeBy: .encode)
+        let records = try JSONLines.read(EncodingRecord.self, from: encodingsFile(d))
+        let byID = Dictionary(records.map { ($0.trialID, $0) }, uniquingKeysWith: { a, _ in a })
+        return try dataset.trials.map { trial in
+            guard let record = byID[trial.id] else {
+                throw InputError(file: encodingsFile(d).path, field: trial.id, "no encoding for this trial; re-run the 'encode' stage")
+            }
+            return QATrial(trial, split: record.split, encoding: record.encoding)
+        }
+    }
+}
+
+/// One line of `artifacts/encode/encodings.jsonl`.
+public struct EncodingRecord: Codable, Sendable {
+    public var trialID: String
+    public var participantID: String
+    public var split: SplitSide
+    public var tokens: [Int]?
+    public var vectorWidth: Int?
+    public var vectors: [Float]?
+
+    enum CodingKeys: String, CodingKey {
+        case trialID = "trial_id", participantID = "participant_id", split, tokens, vectorWidth = "vector_width", vectors
+    }
+
+    public init(trialID: String, participantID: String, split: SplitSide, encoding: MotionEncoding) {
+        self.trialID = trialID; self.participantID = participantID; self.split = split
+        switch encoding {
+        case .tokens(let t): tokens = t
+        case .vectors(_, let width, let values): vectorWidth = width; vectors = values
+        }
+    }
+
+    public var encoding: MotionEncoding {
+        if let tokens { return .tokens(tokens) }
+        let width = vectorWidth ?? 1
+        let values = vectors ?? []
+        return .vectors(count: width > 0 ? values.count / width : 0, width: width, values: values)
+    }
+}
