@@ -74,6 +74,7 @@ let package = Package(
                 "BiomechCore", "BiomechRecipes", "BiomechPipeline", "NumericsEngine",
                 "ClinicalTasks", "ClassificationTask", "RegressionTask", "TokenHistogramBoosting", "ChanceBaseline",
                 "MotionData", "CohortSimulator", "BiomechModelRepresentation", "JointAnglesRepresentation",
+                "VQVAETokenizer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/biomechgpt"),

@@ -141,6 +141,8 @@ class VQVAE(nn.Module):
 
 def losses(recon, x, commit, commitment=0.02, velocity=0.0):
     rec = F.mse_loss(recon, x)
+    if velocity == 0:
+        return rec, torch.zeros(()), rec + commitment * commit
     vel = F.mse_loss(recon[..., 1:] - recon[..., :-1], x[..., 1:] - x[..., :-1])
     total = rec + commitment * commit + velocity * vel
     return rec, vel, total
