@@ -171,14 +171,18 @@ public final class EMAQuantizer {
         }
     }
 
-    /// Initialises the codebook from encoder outputs `z [D, N]`; `code_sum = codebook`,
-    /// `code_count = 1`.
+    /// Initialises the codebook from encoder outputs `z [D, N]`; `code_count` = the reset
+    /// threshold, `code_sum = codebook · code_count`.
     public func initialize(from z: Tensor, _ policy: ResetRows, rng: inout SeededRandom) {
         let n = z.count / dimension
         _ = gatherRows(z, n: n)
         for k in 0..<codebookSize { resetRow(k, policy, rng: &rng, into: codebook.data + k * dimension) }
+        // Counts start at the reset threshold (T2M-GPT: 1 and 1), so a code the first batches
+        // do not use is reset at once, whatever the threshold; code_sum / code_count = codebook.
+        let start = deadCodeThreshold > 0 ? deadCodeThreshold : 1
+        codeCount.fill(start)
         codeSum.copy(from: codebook)
-        codeCount.fill(1)
+        Elementwise.scale(codeSum, by: start)
         isInitialized = true
     }
 

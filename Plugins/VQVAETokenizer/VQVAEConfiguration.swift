@@ -21,9 +21,19 @@ public struct VQVAEConfiguration: Codable, Sendable, Equatable {
     public var lrSchedule = "cosine"
     public var commitment = 0.02
     public var emaDecay = 0.99
-    /// A code whose EMA usage count (expected uses per batch) falls below this is reset to a
-    /// random encoder output of the batch (T2M-GPT: 1).
-    public var resetThreshold = 1.0
+    /// A code whose EMA usage count (its expected uses per batch) falls below this is reset
+    /// to a random encoder output of the batch. nil (`auto`): `N / (8·K)` capped at 1, with
+    /// `N = batch_size · window / downsampling` encoder outputs per batch — exactly T2M-GPT's
+    /// threshold of 1 at its batch (256 × 64 / 4 = 4096 outputs for 512 codes), scaled down for
+    /// the smaller batches a CPU affords, where a fixed 1 would reset most codes at every step.
+    public var resetThreshold: Double? = nil
+
+    /// The threshold in effect.
+    public var effectiveResetThreshold: Double {
+        if let resetThreshold { return resetThreshold }
+        let outputs = Double(batchSize * window / downsampling)
+        return Swift.min(1, outputs / (8 * Double(codebookSize)))
+    }
     /// Weight of the velocity loss (MSE of frame-to-frame differences); 0 turns it off.
     public var velocityLoss = 0.0
     public var checkpointEvery = 500
@@ -57,7 +67,7 @@ public struct VQVAEConfiguration: Codable, Sendable, Equatable {
         lrSchedule = try c.decodeIfPresent(String.self, forKey: .lrSchedule) ?? d.lrSchedule
         commitment = try c.decodeIfPresent(Double.self, forKey: .commitment) ?? d.commitment
         emaDecay = try c.decodeIfPresent(Double.self, forKey: .emaDecay) ?? d.emaDecay
-        resetThreshold = try c.decodeIfPresent(Double.self, forKey: .resetThreshold) ?? d.resetThreshold
+        resetThreshold = try c.decodeIfPresent(Double.self, forKey: .resetThreshold)
         velocityLoss = try c.decodeIfPresent(Double.self, forKey: .velocityLoss) ?? d.velocityLoss
         checkpointEvery = try c.decodeIfPresent(Int.self, forKey: .checkpointEvery) ?? d.checkpointEvery
         seed = try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? d.seed
@@ -82,7 +92,8 @@ public struct VQVAEConfiguration: Codable, Sendable, Equatable {
             ParameterSpec("lr_schedule", "constant|cosine", default: d.lrSchedule, "learning rate after warm-up"),
             ParameterSpec("commitment", "double", default: "\(d.commitment)", "commitment loss weight"),
             ParameterSpec("ema_decay", "double", default: "\(d.emaDecay)", "EMA decay of the codebook"),
-            ParameterSpec("reset_threshold", "double", default: "\(d.resetThreshold)", "EMA usage count below which a code is reset"),
+            ParameterSpec("reset_threshold", "double|auto", default: "auto",
+                          "EMA usage count below which a code is reset (auto: batch outputs / (8 × codebook_size), at most 1; T2M-GPT: 1)"),
             ParameterSpec("velocity_loss", "double", default: "\(d.velocityLoss)", "velocity loss weight (0 = off)"),
             ParameterSpec("checkpoint_every", "int", default: "\(d.checkpointEvery)", "steps between checkpoints"),
             ParameterSpec("seed", "int", default: "\(d.seed)", "seed of initialisation, windows and code resets"),
@@ -107,7 +118,10 @@ public struct VQVAEConfiguration: Codable, Sendable, Equatable {
         lrSchedule = try p.choice("lr_schedule", from: ["constant", "cosine"], default: d.lrSchedule)
         commitment = try p.double("commitment", default: d.commitment)
         emaDecay = try p.double("ema_decay", default: d.emaDecay)
-        resetThreshold = try p.double("reset_threshold", default: d.resetThreshold)
+        if let text = try p.optionalString("reset_threshold"), text != "auto" {
+            guard let v = Double(text) else { throw p.error("reset_threshold", "expected a number or auto, got '\(text)'") }
+            resetThreshold = v
+        }
         velocityLoss = try p.double("velocity_loss", default: d.velocityLoss)
         checkpointEvery = try p.positiveInt("checkpoint_every", default: d.checkpointEvery)
         seed = UInt64(try p.int("seed", default: Int(d.seed)))
@@ -138,7 +152,7 @@ public struct VQVAEConfiguration: Codable, Sendable, Equatable {
         try check(["constant", "cosine"].contains(lrSchedule), "lr_schedule", "must be constant or cosine")
         try check(commitment >= 0, "commitment", "must not be negative")
         try check(emaDecay > 0 && emaDecay < 1, "ema_decay", "must be in (0, 1), got \(emaDecay)")
-        try check(resetThreshold >= 0, "reset_threshold", "must not be negative")
+        try check((resetThreshold ?? 0) >= 0, "reset_threshold", "must not be negative")
         try check(velocityLoss >= 0, "velocity_loss", "must not be negative")
         try check(checkpointEvery > 0, "checkpoint_every", "must be positive")
         try check(threads > 0, "threads", "must be positive")

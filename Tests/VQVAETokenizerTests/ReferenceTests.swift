@@ -32,7 +32,7 @@ struct ReferenceTests {
         var config = VQVAEConfiguration()
         config.codebookSize = 32; config.codebookDim = 8; config.width = 16; config.depth = 2
         config.dilationGrowth = 3; config.downsampling = 4; config.window = 16; config.batchSize = 2
-        config.commitment = 0.02; config.velocityLoss = 0.5; config.emaDecay = 0.99
+        config.commitment = 0.02; config.velocityLoss = 0.5; config.emaDecay = 0.99; config.resetThreshold = 1
         Threads.setCount(2)
         let trainer = VQVAETrainer(configuration: config, inputChannels: 6)
         let net = trainer.network
