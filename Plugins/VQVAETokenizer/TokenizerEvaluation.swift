@@ -15,14 +15,29 @@ public struct TokenizerEvaluation: Codable, Sendable {
         public var rmse: Double
         public var unit: String
         public var frames: Int
+        /// Standard deviation of the original over the evaluated frames.
+        public var std: Double
+        /// Fraction of frames where the original jumps by more than 45° from the previous frame
+        /// (Euler-angle flips and tracking glitches; no smooth motion moves 45° in one frame).
+        public var jumpFraction: Double
+        /// RMSE over frames more than 4 frames away from such a jump.
+        public var rmseAwayFromJumps: Double
+        enum CodingKeys: String, CodingKey {
+            case channel, rmse, unit, frames, std, jumpFraction = "jump_fraction", rmseAwayFromJumps = "rmse_away_from_jumps"
+        }
     }
     public var trials: Int
     public var frames: Int
     public var participants: [String]
     /// Per-channel RMSE, angle channels first in representation order.
     public var channels: [ChannelError]
-    /// The mean over angle channels of their RMSE (the paper's "5.8° per joint").
+    /// The mean over moving angle channels of their RMSE (the paper's "5.8° per joint").
+    /// Channels that are constant in the evaluated data (e.g. UI-PRMD's neck, head tip and
+    /// toes, always 0) are listed but left out of the summaries.
     public var meanJointRMSE: Double
+    /// The same mean over frames more than 4 frames away from any >45° one-frame jump.
+    public var meanJointRMSEAwayFromJumps: Double
+    public var constantChannels: [String]
     /// The median over angle channels.
     public var medianJointRMSE: Double
     /// RMSE over every angle value together.
@@ -37,6 +52,7 @@ public struct TokenizerEvaluation: Codable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case trials, frames, participants, channels, meanJointRMSE = "mean_joint_rmse_deg", medianJointRMSE = "median_joint_rmse_deg"
+        case meanJointRMSEAwayFromJumps = "mean_joint_rmse_away_from_jumps_deg", constantChannels = "constant_channels"
         case pooledRMSE = "pooled_rmse_deg", normalizedRMSE = "normalized_rmse", codebookSize = "codebook_size"
         case usedCodes = "used_codes", perplexity, tokens
     }
@@ -73,37 +89,57 @@ public struct TokenizerEvaluation: Codable, Sendable {
         guard let first = features.first else { throw InputError(field: "trials", "no trials to evaluate") }
         let names = first.channelNames, c = names.count
         var sq = [Double](repeating: 0, count: c), n = [Int](repeating: 0, count: c)
+        var sum = [Double](repeating: 0, count: c), sumSq = [Double](repeating: 0, count: c)
+        var jumps = [Int](repeating: 0, count: c), awaySq = [Double](repeating: 0, count: c), awayN = [Int](repeating: 0, count: c)
         var normSq = 0.0, normCount = 0, frames = 0
         var counts = [Int](repeating: 0, count: max(tokenizer.codebookSize, 1)), tokens = 0
+        let jumpLimit: Float = 45, guardFrames = 4
         for f in features {
             let (pair, encoding, recNorm) = try reconstruct(f, tokenizer: tokenizer, representation: representation)
             if case .tokens(let t) = encoding { for k in t where k >= 0 && k < counts.count { counts[k] += 1 }; tokens += t.count }
             for i in 0..<f.values.count { let e = Double(recNorm.values[i] - f.values[i]); normSq += e * e }
             normCount += f.values.count
             frames += f.frameCount
-            let a = pair.original, b = pair.reconstruction
+            let a = pair.original, b = pair.reconstruction, T = f.frameCount
             for ch in 0..<c where f.observed[ch] {
+                var near = [Bool](repeating: false, count: T)
+                for t in 1..<max(T, 1) where abs(a[t, ch] - a[t - 1, ch]) > jumpLimit {
+                    jumps[ch] += 1
+                    for u in max(0, t - 1 - guardFrames)...min(T - 1, t + guardFrames) { near[u] = true }
+                }
                 var s = 0.0
-                for t in 0..<f.frameCount { let e = Double(a[t, ch] - b[t, ch]); s += e * e }
-                sq[ch] += s; n[ch] += f.frameCount
+                for t in 0..<T {
+                    let e = Double(a[t, ch] - b[t, ch])
+                    s += e * e
+                    if !near[t] { awaySq[ch] += e * e; awayN[ch] += 1 }
+                    let v = Double(a[t, ch]); sum[ch] += v; sumSq[ch] += v * v
+                }
+                sq[ch] += s; n[ch] += T
             }
         }
         var channels: [ChannelError] = []
         for ch in 0..<c where n[ch] > 0 {
-            channels.append(ChannelError(channel: names[ch], rmse: (sq[ch] / Double(n[ch])).squareRoot(), unit: unit(of: names[ch]), frames: n[ch]))
+            let mean = sum[ch] / Double(n[ch])
+            let std = max(0, sumSq[ch] / Double(n[ch]) - mean * mean).squareRoot()
+            channels.append(ChannelError(channel: names[ch], rmse: (sq[ch] / Double(n[ch])).squareRoot(), unit: unit(of: names[ch]),
+                                         frames: n[ch], std: std, jumpFraction: Double(jumps[ch]) / Double(n[ch]),
+                                         rmseAwayFromJumps: awayN[ch] > 0 ? (awaySq[ch] / Double(awayN[ch])).squareRoot() : .nan))
         }
         channels.sort { ($0.unit == "deg" ? 0 : 1, names.firstIndex(of: $0.channel)!) < ($1.unit == "deg" ? 0 : 1, names.firstIndex(of: $1.channel)!) }
-        let angles = channels.filter { $0.unit == "deg" }
+        let constant = channels.filter { $0.unit == "deg" && $0.std < 1e-4 }.map(\.channel)
+        let angles = channels.filter { $0.unit == "deg" && !constant.contains($0.channel) }
         let rmses = angles.map(\.rmse).sorted()
         let mean = rmses.isEmpty ? .nan : rmses.reduce(0, +) / Double(rmses.count)
         let median = rmses.isEmpty ? .nan : (rmses.count % 2 == 1 ? rmses[rmses.count / 2] : (rmses[rmses.count / 2 - 1] + rmses[rmses.count / 2]) / 2)
+        let away = angles.map(\.rmseAwayFromJumps).filter(\.isFinite)
         var pooledSq = 0.0, pooledN = 0
-        for ch in 0..<c where n[ch] > 0 && unit(of: names[ch]) == "deg" { pooledSq += sq[ch]; pooledN += n[ch] }
+        for ch in 0..<c where n[ch] > 0 && angles.contains(where: { $0.channel == names[ch] }) { pooledSq += sq[ch]; pooledN += n[ch] }
         var h = 0.0
         for k in counts where k > 0 { let p = Double(k) / Double(max(tokens, 1)); h -= p * log(p) }
         return TokenizerEvaluation(
             trials: features.count, frames: frames, participants: Array(Set(participants)).sorted(), channels: channels,
-            meanJointRMSE: mean, medianJointRMSE: median,
+            meanJointRMSE: mean, meanJointRMSEAwayFromJumps: away.isEmpty ? .nan : away.reduce(0, +) / Double(away.count),
+            constantChannels: constant, medianJointRMSE: median,
             pooledRMSE: pooledN > 0 ? (pooledSq / Double(pooledN)).squareRoot() : .nan,
             normalizedRMSE: normCount > 0 ? (normSq / Double(normCount)).squareRoot() : .nan,
             codebookSize: tokenizer.codebookSize, usedCodes: counts.filter { $0 > 0 }.count, perplexity: exp(h), tokens: tokens)
@@ -112,12 +148,16 @@ public struct TokenizerEvaluation: Codable, Sendable {
     /// A readable summary.
     public var text: String {
         var s = String(format: "%d trials (%d frames) of %d held-out participants\n", trials, frames, participants.count)
-        s += String(format: "mean joint RMSE %.2f°  (median %.2f°, pooled %.2f°; normalised %.4f)\n",
-                    meanJointRMSE, medianJointRMSE, pooledRMSE, normalizedRMSE)
+        s += String(format: "mean joint RMSE %.2f°  (median %.2f°, pooled %.2f°; normalised %.4f) over %d moving angle channels\n",
+                    meanJointRMSE, medianJointRMSE, pooledRMSE, normalizedRMSE, channels.filter { $0.unit == "deg" }.count - constantChannels.count)
+        s += String(format: "mean joint RMSE away from >45° one-frame jumps: %.2f°\n", meanJointRMSEAwayFromJumps)
+        if !constantChannels.isEmpty { s += "constant channels (left out of the means): \(constantChannels.joined(separator: ", "))\n" }
         s += String(format: "codes used %d of %d, perplexity %.1f over %d tokens\n", usedCodes, codebookSize, perplexity, tokens)
-        for ch in channels {
+        s += "  channel                    RMSE     away from jumps   std      jumps>45°\n"
+        for ch in channels where !constantChannels.contains(ch.channel) {
             s += "  " + ch.channel.padding(toLength: max(24, ch.channel.count), withPad: " ", startingAt: 0)
-                + String(format: "%8.3f %@\n", ch.rmse, ch.unit == "deg" ? "°" : ch.unit)
+                + String(format: "%8.3f   %8.3f        %8.2f   %6.2f%%  %@\n", ch.rmse, ch.rmseAwayFromJumps, ch.std, 100 * ch.jumpFraction,
+                         ch.unit == "deg" ? "" : ch.unit)
         }
         return s
     }
