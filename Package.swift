@@ -75,6 +75,7 @@ let package = Package(
                 "ClinicalTasks", "ClassificationTask", "RegressionTask", "TokenHistogramBoosting", "ChanceBaseline",
                 "MotionData", "CohortSimulator", "BiomechModelRepresentation", "JointAnglesRepresentation",
                 "Gemma3Backbone",
+                "VQVAETokenizer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/biomechgpt"),
@@ -93,6 +94,13 @@ let package = Package(
                     path: "Tests/NumericsEngineTests",
                     resources: [.copy("Fixtures")]),
         // MARK: End of numerics engine
+
+        // MARK: VQ-VAE motion tokenizer (plugin id `vqvae`)
+        .target(name: "VQVAETokenizer", dependencies: ["BiomechCore", "NumericsEngine"],
+                path: "Plugins/VQVAETokenizer"),
+        .testTarget(name: "VQVAETokenizerTests", dependencies: ["VQVAETokenizer", "NumericsEngine", "BiomechCore"],
+                    path: "Tests/VQVAETokenizerTests", resources: [.copy("Fixtures")]),
+        // MARK: End of VQ-VAE motion tokenizer
 
         // MARK: Tests
         .testTarget(name: "BiomechCoreTests", dependencies: ["BiomechCore"], path: "Tests/BiomechCoreTests"),

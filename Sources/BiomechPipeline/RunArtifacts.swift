@@ -14,6 +14,16 @@ public enum RunArtifacts {
     public static func encodingsFile(_ d: RunDirectory) -> URL { d.artifacts("encode").appendingPathComponent("encodings.jsonl") }
     public static func qaDirectory(_ d: RunDirectory) -> URL { d.artifacts("qa") }
     public static func predictionsDirectory(_ d: RunDirectory) -> URL { d.url.appendingPathComponent("predictions") }
+    public static func fineTuneDirectory(_ d: RunDirectory, repetition: Int) -> URL {
+        d.artifacts("finetune").appendingPathComponent("r\(repetition)")
+    }
+
+    /// The QA set the `qa` stage wrote.
+    public static func qaRecords(_ d: RunDirectory) throws -> [QARecord] {
+        let file = qaDirectory(d).appendingPathComponent("qa.jsonl")
+        try require(file, madeBy: .qa)
+        return try JSONLines.read(QARecord.self, from: file)
+    }
 
     static func require(_ url: URL, madeBy stage: Stage) throws {
         guard FileManager.default.fileExists(atPath: url.path) else {

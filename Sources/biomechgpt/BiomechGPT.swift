@@ -14,6 +14,7 @@ struct BiomechGPT: ParsableCommand {
             PluginsCommand.self,
             RecipeCommand.self,
             RunCommand.self,
+            TokenizerCommand.self,
             BenchCommand.self,
             TasksCommand.self,
             ReportCommand.self,

@@ -6,6 +6,7 @@ import Gemma3Backbone
 import JointAnglesRepresentation
 import RegressionTask
 import TokenHistogramBoosting
+import VQVAETokenizer
 
 /// The one list of shipped plugins. Adding an implementation = one line here (plus its
 /// target under Plugins/); the core never changes.
@@ -15,6 +16,8 @@ enum PluginCatalog {
         // Representations.
         registry.register(BiomechModelFeatures.descriptor) { try BiomechModelFeatures.make($0) }
         registry.register(JointAngleFeatures.descriptor) { try JointAngleFeatures.make($0) }
+        // Tokenizers.
+        registry.register(VQVAETokenizer.descriptor) { try VQVAETokenizer.make($0) }
         // Tasks (configured by recipes/tasks/*.yaml) and baselines.
         registry.register(ClassificationTask.descriptor) { try ClassificationTask.make($0) }
         registry.register(RegressionTask.descriptor) { try RegressionTask.make($0) }

@@ -1,0 +1,62 @@
+import ArgumentParser
+import BiomechCore
+import Foundation
+import VQVAETokenizer
+
+extension BenchCommand {
+    struct VQVAE: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "vqvae",
+            abstract: "VQ-VAE training throughput (frames/s), beside PyTorch on CPU with the same architecture and batch.",
+            discussion: "Give --python (an interpreter with torch) to run scripts/peers/vqvae_torch_bench.py in the same run and print the ratio.")
+        @Option(help: "Python interpreter with torch for the peer.") var python: String?
+        @Option(name: .customLong("peer-script"), help: "The PyTorch peer script.") var peerScript = "scripts/peers/vqvae_torch_bench.py"
+        @Option(help: "Input channels (38 = the biomech-model pose without pelvis translation).") var channels = 38
+        @Option(help: "Windows per step.") var batch = 32
+        @Option(help: "Frames per window.") var window = 64
+        @Option(help: "Convolution width.") var width = 512
+        @Option(name: .customLong("codebook-size")) var codebookSize = 512
+        @Option(name: .customLong("codebook-dim")) var codebookDim = 512
+        @Option(help: "Residual blocks per resolution.") var depth = 3
+        @Option(help: "Frames per token.") var downsampling = 4
+        @Option(help: "Timed steps.") var steps = 10
+        @Option(help: "Untimed warm-up steps.") var warmup = 2
+        @Option(help: "Threads for BLAS, kernels and torch.") var threads = 2
+
+        func run() throws {
+            try reportingErrors {
+                var c = VQVAEConfiguration()
+                c.batchSize = batch; c.window = window; c.width = width; c.codebookSize = codebookSize
+                c.codebookDim = codebookDim; c.depth = depth; c.downsampling = downsampling; c.threads = threads
+                c.steps = steps + warmup; c.warmupSteps = 0
+                try c.validate(path: "bench")
+                print("vqvae training step: \(channels) channels, batch \(batch) × \(window) frames, width \(width), "
+                      + "codebook \(codebookSize) × \(codebookDim), depth \(depth), downsampling \(downsampling), \(threads) threads")
+                let ours = VQVAEBenchmark.run(configuration: c, channels: channels, steps: steps, warmup: warmup)
+                print(String(format: "  biomechgpt  %9.0f frames/s  (%.3f s/step)", ours.framesPerSecond, ours.secondsPerStep))
+                guard let python else { print("  (no --python given: PyTorch peer not run)"); return }
+                let process = Process()
+                process.executableURL = URL(fileURLWithPath: python)
+                process.arguments = [peerScript, "--channels", "\(channels)", "--batch", "\(batch)", "--window", "\(window)",
+                                     "--width", "\(width)", "--codebook-size", "\(codebookSize)", "--codebook-dim", "\(codebookDim)",
+                                     "--depth", "\(depth)", "--downsampling", "\(downsampling)", "--steps", "\(steps)",
+                                     "--warmup", "\(warmup)", "--threads", "\(threads)"]
+                let pipe = Pipe()
+                process.standardOutput = pipe
+                do { try process.run() } catch {
+                    throw InputError(file: python, field: "--python", "cannot run the peer: \(error.localizedDescription)")
+                }
+                let output = pipe.fileHandleForReading.readDataToEndOfFile()
+                process.waitUntilExit()
+                guard process.terminationStatus == 0,
+                      let line = String(decoding: output, as: UTF8.self).split(separator: "\n").last,
+                      let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                      let fps = object["frames_per_s"] as? Double, let sps = object["seconds_per_step"] as? Double else {
+                    throw InputError(file: peerScript, "the PyTorch peer failed (exit \(process.terminationStatus))")
+                }
+                print(String(format: "  PyTorch %@  %9.0f frames/s  (%.3f s/step)", (object["torch"] as? String) ?? "?", fps, sps))
+                print(String(format: "  ratio (biomechgpt / PyTorch): %.2f×", ours.framesPerSecond / fps))
+            }
+        }
+    }
+}
