@@ -54,6 +54,7 @@ let package = Package(
             dependencies: [
                 "BiomechCore", "BiomechRecipes", "BiomechPipeline", "NumericsEngine",
                 "ClinicalTasks", "ClassificationTask", "RegressionTask", "TokenHistogramBoosting", "ChanceBaseline",
+                "LoRAAdapter", "QLoRAAdapter", "FineTuning",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/biomechgpt"),
@@ -69,6 +70,22 @@ let package = Package(
                     path: "Tests/NumericsEngineTests",
                     resources: [.copy("Fixtures")]),
         // MARK: End of numerics engine
+
+        // MARK: Adapters and fine-tuning (LoRA, QLoRA, PEFT files, the trainer)
+        .target(name: "LoRAAdapter", dependencies: ["BiomechCore", "NumericsEngine"], path: "Plugins/LoRAAdapter"),
+        .target(name: "QLoRAAdapter", dependencies: ["BiomechCore", "NumericsEngine", "LoRAAdapter", "GGUF"],
+                path: "Plugins/QLoRAAdapter"),
+        .target(name: "FineTuning",
+                dependencies: ["BiomechCore", "BiomechRecipes", "NumericsEngine", "ClinicalTasks", "LoRAAdapter"],
+                path: "Sources/FineTuning"),
+        .testTarget(name: "AdapterTests",
+                    dependencies: ["LoRAAdapter", "QLoRAAdapter", "NumericsEngine", "GGUF", "BiomechCore"],
+                    path: "Tests/AdapterTests"),
+        .testTarget(name: "FineTuningTests",
+                    dependencies: ["FineTuning", "LoRAAdapter", "QLoRAAdapter", "NumericsEngine", "ClinicalTasks",
+                                   "BiomechRecipes", "BiomechCore"],
+                    path: "Tests/FineTuningTests"),
+        // MARK: End of adapters and fine-tuning
 
         // MARK: Tests
         .testTarget(name: "BiomechCoreTests", dependencies: ["BiomechCore"], path: "Tests/BiomechCoreTests"),
