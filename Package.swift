@@ -54,6 +54,7 @@ let package = Package(
             dependencies: [
                 "BiomechCore", "BiomechRecipes", "BiomechPipeline", "NumericsEngine",
                 "ClinicalTasks", "ClassificationTask", "RegressionTask", "TokenHistogramBoosting", "ChanceBaseline",
+                "Gemma3Backbone",
                 "LoRAAdapter", "QLoRAAdapter", "FineTuning",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
@@ -62,7 +63,8 @@ let package = Package(
         // MARK: GGUF: memory-mapped GGUF reader, metadata, dequantization
         .target(name: "GGUF", dependencies: ["BiomechCore"], path: "Sources/GGUF"),
         // MARK: Gemma 3 backbone: tokenizer, configuration, chat template, model location
-        .target(name: "Gemma3Backbone", dependencies: ["GGUF", "BiomechCore"], path: "Plugins/Gemma3Backbone"),
+        .target(name: "Gemma3Backbone", dependencies: ["GGUF", "BiomechCore", "NumericsEngine", "CBLAS"],
+                path: "Plugins/Gemma3Backbone"),
         // MARK: Numerics engine (tensors, differentiable operations, optimizers, safetensors)
         .target(name: "NumericsEngine", dependencies: ["CBLAS", "BiomechCore"],
                 path: "Sources/NumericsEngine"),
@@ -105,7 +107,7 @@ let package = Package(
         // MARK: Tests for GGUF and Gemma3Backbone
         .testTarget(name: "GGUFTests", dependencies: ["GGUF", "BiomechCore"], path: "Tests/GGUFTests",
                     resources: [.copy("Fixtures")]),
-        .testTarget(name: "Gemma3BackboneTests", dependencies: ["Gemma3Backbone", "GGUF", "BiomechCore"],
+        .testTarget(name: "Gemma3BackboneTests", dependencies: ["Gemma3Backbone", "GGUF", "BiomechCore", "NumericsEngine"],
                     path: "Tests/Gemma3BackboneTests",
                     resources: [.copy("Fixtures")]),
     ],

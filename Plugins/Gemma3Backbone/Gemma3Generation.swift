@@ -1,0 +1,133 @@
+import BiomechCore
+import Foundation
+import NumericsEngine
+
+/// Next-token choice from a logit row: greedy (`temperature == 0`), or sampling with
+/// temperature, top-k and top-p (nucleus) from a ``SeededRandom``.
+public struct Gemma3Sampler {
+    public var options: GenerationOptions
+    public var rng: SeededRandom
+
+    public init(options: GenerationOptions) {
+        self.options = options
+        rng = SeededRandom(seed: options.seed).derived("gemma3.sampling")
+    }
+
+    /// The arg-max (the lowest id among equal maxima, as `torch.argmax`).
+    public static func argmax(_ p: UnsafePointer<Float>, count: Int) -> Int {
+        var best = 0, bestValue = p[0]
+        for i in 1..<count where p[i] > bestValue { best = i; bestValue = p[i] }
+        return best
+    }
+
+    public mutating func next(_ logits: UnsafePointer<Float>, count v: Int) -> Int {
+        if options.temperature <= 0 { return Self.argmax(logits, count: v) }
+        let invT = Float(1 / options.temperature)
+        // Candidates: the top-k ids (all when topK is 0), sorted by logit.
+        var candidates: [Int]
+        if options.topK > 0 && options.topK < v {
+            // Partial selection: keep a threshold of the k-th largest.
+            var top = [Int](); top.reserveCapacity(options.topK + 1)
+            var minValue = -Float.infinity
+            for i in 0..<v where top.count < options.topK || logits[i] > minValue {
+                top.append(i)
+                if top.count > options.topK {
+                    top.sort { logits[$0] > logits[$1] }
+                    top.removeLast()
+                    minValue = logits[top.last!]
+                } else if top.count == options.topK {
+                    top.sort { logits[$0] > logits[$1] }
+                    minValue = logits[top.last!]
+                }
+            }
+            candidates = top
+        } else {
+            candidates = Array(0..<v)
+        }
+        candidates.sort { logits[$0] > logits[$1] || (logits[$0] == logits[$1] && $0 < $1) }
+        let mx = logits[candidates[0]]
+        var probs = candidates.map { Double(FastMath.exp((logits[$0] - mx) * invT)) }
+        let total = probs.reduce(0, +)
+        for i in probs.indices { probs[i] /= total }
+        var keep = probs.count
+        if options.topP < 1 {
+            var cumulative = 0.0
+            for i in probs.indices {
+                cumulative += probs[i]
+                if cumulative >= options.topP { keep = i + 1; break }
+            }
+        }
+        let mass = probs[0..<keep].reduce(0, +)
+        var u = rng.nextDouble() * mass
+        for i in 0..<keep {
+            u -= probs[i]
+            if u < 0 { return candidates[i] }
+        }
+        return candidates[keep - 1]
+    }
+}
+
+/// Timings of the last ``Gemma3Generator/generate(prompt:options:stopTokens:vectors:onToken:)``.
+public struct Gemma3GenerationStats: Sendable {
+    public var promptTokens = 0
+    public var generatedTokens = 0
+    /// Seconds for the prompt (prefill and the first token's logits).
+    public var prefillSeconds = 0.0
+    /// Seconds for the decoding steps after the first token.
+    public var decodeSeconds = 0.0
+}
+
+/// Generation with a KV cache: the prompt is pre-filled in chunks (every product batched
+/// over the chunk's tokens), then each new token is one cached step; only the last
+/// position's logits are computed.
+public final class Gemma3Generator {
+    public let model: Gemma3Model
+    public private(set) var cache: Gemma3KVCache?
+    public private(set) var stats = Gemma3GenerationStats()
+    /// Tokens per pre-fill chunk.
+    public var prefillChunk = 512
+
+    public init(model: Gemma3Model) { self.model = model }
+
+    /// Generates up to `options.maxNewTokens` tokens after `prompt`, stopping after a
+    /// token in `stopTokens` (which is included in the result) or when `onToken` returns
+    /// false. Returns the new token ids.
+    public func generate(prompt: [Int], options: GenerationOptions, stopTokens: Set<Int>,
+                         vectors: Gemma3InputVectors? = nil, onToken: (Int) -> Bool = { _ in true }) -> [Int] {
+        precondition(!prompt.isEmpty, "generate: empty prompt")
+        stats = Gemma3GenerationStats(promptTokens: prompt.count)
+        guard options.maxNewTokens > 0 else { return [] }
+        let needed = prompt.count + options.maxNewTokens
+        let c: Gemma3KVCache
+        if let existing = cache, existing.maxLength >= needed, existing.chunk == min(prefillChunk, existing.maxLength) {
+            existing.reset(); c = existing
+        } else {
+            c = Gemma3KVCache(configuration: model.configuration, maxLength: needed, chunk: prefillChunk)
+            cache = c
+        }
+        var sampler = Gemma3Sampler(options: options)
+        let clock = ContinuousClock()
+        var start = clock.now
+        let h = model.prefill(prompt, cache: c, vectors: vectors)
+        var logits = model.logits(rows: [0], hidden: h)
+        var out: [Int] = []
+        let v = model.vocabularySize
+        while true {
+            let id = sampler.next(logits.data, count: v)
+            out.append(id)
+            if out.count == 1 {
+                stats.prefillSeconds = (clock.now - start).seconds
+                start = clock.now
+            }
+            stats.generatedTokens = out.count
+            if !onToken(id) || stopTokens.contains(id) || out.count >= options.maxNewTokens { break }
+            logits = model.decode(id, cache: c)
+        }
+        stats.decodeSeconds = out.count > 1 ? (clock.now - start).seconds : 0
+        return out
+    }
+}
+
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
+}

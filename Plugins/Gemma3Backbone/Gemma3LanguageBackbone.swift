@@ -1,0 +1,234 @@
+import BiomechCore
+import Foundation
+import GGUF
+import NumericsEngine
+
+/// The text tokenizer as the `TextTokenizer` protocol sees it (a reference that
+/// ``Gemma3LanguageBackbone/extendVocabulary(with:)`` updates).
+public final class Gemma3TokenizerReference: TextTokenizer {
+    public private(set) var tokenizer: Gemma3TextTokenizer
+    public init(_ tokenizer: Gemma3TextTokenizer) { self.tokenizer = tokenizer }
+    public var vocabularySize: Int { tokenizer.vocabularySize }
+    public var bosID: Int { tokenizer.bosID }
+    public var eosID: Int { tokenizer.eosID }
+    public func encode(_ text: String, addBOS: Bool) -> [Int] { tokenizer.encode(text, addBOS: addBOS) }
+    public func decode(_ ids: [Int]) -> String { tokenizer.decode(ids) }
+    public func id(ofPiece piece: String) -> Int? { tokenizer.id(for: piece) }
+    func extend(with names: [String]) throws -> Range<Int> { try tokenizer.extendVocabulary(with: names) }
+}
+
+/// The `gemma3` backbone plugin: Gemma 3 weights (GGUF, or a Hugging Face directory with
+/// `config.json` and safetensors) or a randomly initialised configuration, with its
+/// tokenizer, chat template, vocabulary extension, generation and training step.
+public final class Gemma3LanguageBackbone: LanguageBackbone, TrainableLanguageModel {
+    public static let descriptor = PluginDescriptor(
+        id: "gemma3", kind: .backbone,
+        summary: "Gemma 3 text model (GGUF or safetensors weights, or a random configuration) with KV-cache generation and a training step",
+        parameters: [
+            ParameterSpec("model", "string", default: ModelLocator.defaultRelativePath,
+                          "GGUF file or Hugging Face model directory ($BIOMECHGPT_MODEL overrides the default)"),
+            ParameterSpec("config", "file|tiny|small", default: "file",
+                          "'file': the model's own configuration; 'tiny'/'small': random weights of that size (tests, demos)"),
+            ParameterSpec("seed", "int", default: "0", "seed of random weights and of new embedding rows"),
+            ParameterSpec("context_length", "int", default: "1024", "the longest sequence accepted (prompt plus generated tokens)"),
+            ParameterSpec("threads", "int", default: "0", "threads for BLAS and kernels (0: leave the current setting)"),
+        ])
+
+    public static func make(_ parameters: PluginParameters) throws -> Gemma3LanguageBackbone {
+        let env = ProcessInfo.processInfo.environment
+        var modelPath = try parameters.optionalString("model")
+        if modelPath == nil, let e = env[ModelLocator.environmentVariable], !e.isEmpty { modelPath = e }
+        let config = try parameters.choice("config", from: ["file", "tiny", "small"], default: "file")
+        let seed = try parameters.int("seed", default: 0)
+        let context = try parameters.positiveInt("context_length", default: 1024)
+        let threads = try parameters.int("threads", default: 0)
+        if threads > 0 { Threads.setCount(threads) }
+        let locate = { try ModelLocator.locate(environment: modelPath.map { [ModelLocator.environmentVariable: $0] } ?? [:]) }
+        if config == "file" {
+            return try Gemma3LanguageBackbone(modelAt: try locate(), contextLength: context, seed: UInt64(seed))
+        }
+        // A random configuration takes the model file's tokenizer when there is one, and a
+        // byte-level tokenizer otherwise (so it needs no file at all).
+        let tokenizer = try (try? locate()).map { try Gemma3TextTokenizer(gguf: GGUFFile(url: $0)) }
+            ?? Gemma3TextTokenizer.byteLevel()
+        return try Gemma3LanguageBackbone(preset: config, tokenizer: tokenizer, contextLength: context, seed: UInt64(seed))
+    }
+
+    public let model: Gemma3Model
+    public let tokenizerReference: Gemma3TokenizerReference
+    public let contextLength: Int
+    public let seed: UInt64
+    public let generator: Gemma3Generator
+    /// Ids that end generation: `<end_of_turn>` and the end-of-sequence ids.
+    public var stopTokens: Set<Int>
+
+    public init(model: Gemma3Model, tokenizer: Gemma3TextTokenizer, contextLength: Int = 1024, seed: UInt64 = 0) throws {
+        guard tokenizer.vocabularySize == model.vocabularySize else {
+            throw InputError(field: "vocabulary", "the tokenizer has \(tokenizer.vocabularySize) tokens; the model's embedding has \(model.vocabularySize) rows")
+        }
+        self.model = model
+        tokenizerReference = Gemma3TokenizerReference(tokenizer)
+        self.contextLength = contextLength
+        self.seed = seed
+        generator = Gemma3Generator(model: model)
+        var stops = Set(model.configuration.eosTokenIDs)
+        stops.insert(tokenizer.eosID)
+        if let e = tokenizer.endOfTurnID { stops.insert(e) }
+        stopTokens = stops
+    }
+
+    /// A model file: a `.gguf` file, or a directory with `config.json`, the tokenizer in a
+    /// `.gguf` file beside it being unsupported (the GGUF tokenizer is the one implemented).
+    public convenience init(modelAt url: URL, contextLength: Int = 1024, seed: UInt64 = 0) throws {
+        var isDirectory: ObjCBool = false
+        FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory)
+        if isDirectory.boolValue {
+            let config = try Gemma3Configuration.load(configJSON: url.appendingPathComponent("config.json"))
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: url.path)) ?? []
+            guard let ggufName = names.first(where: { $0.hasSuffix(".gguf") }) else {
+                throw InputError(file: url.path, "a safetensors model directory needs a .gguf file beside config.json for the tokenizer")
+            }
+            let tokenizer = try Gemma3TextTokenizer(gguf: GGUFFile(url: url.appendingPathComponent(ggufName)))
+            let model = try Gemma3Model(configuration: config, weights: SafetensorsWeights(directory: url))
+            try self.init(model: model, tokenizer: tokenizer, contextLength: contextLength, seed: seed)
+        } else {
+            let file = try GGUFFile(url: url)
+            let model = try Gemma3Model(configuration: Gemma3Configuration(gguf: file), weights: GGUFWeights(file: file))
+            try self.init(model: model, tokenizer: Gemma3TextTokenizer(gguf: file), contextLength: contextLength, seed: seed)
+        }
+    }
+
+    /// Random weights of a named size (``Gemma3Configuration/preset(_:)``) over a tokenizer's vocabulary.
+    public convenience init(preset: String, tokenizer: Gemma3TextTokenizer, contextLength: Int = 1024, seed: UInt64 = 0) throws {
+        guard var config = Gemma3Configuration.preset(preset) else {
+            throw InputError(field: "config", "unknown configuration '\(preset)'", allowed: Gemma3Configuration.presetNames)
+        }
+        config.vocabularySize = tokenizer.vocabularySize
+        let model = try Gemma3Model(configuration: config, weights: RandomWeights(seed: seed))
+        try self.init(model: model, tokenizer: tokenizer, contextLength: contextLength, seed: seed)
+    }
+
+    // MARK: LanguageBackbone
+
+    public var textTokenizer: any TextTokenizer { tokenizerReference }
+    public var tokenizer: Gemma3TextTokenizer { tokenizerReference.tokenizer }
+    public var vocabularySize: Int { model.vocabularySize }
+    public var embeddingWidth: Int { model.hiddenSize }
+
+    public func chatPrompt(_ turns: [ChatTurn], openModelTurn: Bool) -> String {
+        let messages = turns.map { t -> Gemma3ChatTemplate.Message in
+            switch t.role {
+            case .system: return .system(t.text)
+            case .user: return .user(t.text)
+            case .model: return .model(t.text)
+            }
+        }
+        if let s = try? Gemma3ChatTemplate.render(messages, addGenerationPrompt: openModelTurn) { return s }
+        // Roles that do not alternate: each turn written as it comes.
+        var out = Gemma3ChatTemplate.bos
+        for m in messages {
+            let role = m.role == .model ? "model" : "user"
+            out += Gemma3ChatTemplate.startOfTurn + role + "\n" + m.content.trimmingWhitespace() + Gemma3ChatTemplate.endOfTurn + "\n"
+        }
+        if openModelTurn { out += Gemma3ChatTemplate.startOfTurn + "model\n" }
+        return out
+    }
+
+    /// Adds whole-piece tokens to the tokenizer and rows to the embedding / tied LM head.
+    /// New rows start at the mean of the existing rows plus seeded noise (see docs/gemma3.md).
+    public func extendVocabulary(with pieces: [String]) throws -> Range<Int> {
+        let ids = try tokenizerReference.extend(with: pieces)
+        let rows = model.extendVocabulary(by: pieces.count, seed: seed)
+        precondition(ids == rows, "tokenizer ids \(ids) and embedding rows \(rows) disagree")
+        return ids
+    }
+
+    private func check(_ count: Int) throws {
+        guard count <= contextLength else {
+            throw InputError(field: "context_length",
+                             "a sequence of \(count) tokens is longer than the context length \(contextLength)")
+        }
+    }
+
+    private func vectors(_ input: BackboneInput) throws -> Gemma3InputVectors? {
+        guard !input.vectorPositions.isEmpty else { return nil }
+        let d = model.hiddenSize
+        guard input.vectors.count == input.vectorPositions.count * d else {
+            throw InputError(field: "vectors", "\(input.vectors.count) values for \(input.vectorPositions.count) positions of width \(d)")
+        }
+        return Gemma3InputVectors(rows: input.vectorPositions, values: Tensor(shape: [input.vectorPositions.count, d], values: input.vectors))
+    }
+
+    public func logits(for input: BackboneInput) throws -> [Float] {
+        try check(input.tokens.count)
+        let batch = Gemma3Batch([input.tokens], padID: model.configuration.padTokenID)
+        return model.nextTokenLogits(batch, vectors: try vectors(input)).scalars
+    }
+
+    public func generate(_ input: BackboneInput, options: GenerationOptions, onToken: (Int) -> Bool) throws -> [Int] {
+        try check(input.tokens.count + options.maxNewTokens)
+        return generator.generate(prompt: input.tokens, options: options, stopTokens: stopTokens,
+                                  vectors: try vectors(input), onToken: onToken)
+    }
+
+    // MARK: Training (TrainableLanguageModel)
+
+    public var projectionNames: [String] { model.projectionNames }
+    public func projection(named name: String) -> (any Projection)? { model.projection(named: name) }
+    public func replaceProjection(_ name: String, with replacement: any Projection) throws {
+        try model.replaceProjection(name, with: replacement)
+    }
+    public var parameters: [Parameter] { model.parameters }
+    public var trainableParameters: [Parameter] { model.trainableParameters }
+    public func setTrainableEmbeddingRows(_ rows: Range<Int>) { model.setTrainableEmbeddingRows(rows) }
+
+    public func trainingStep(tokens: [[Int]], lossMask: [[Bool]], gradScale: Float = 1) throws -> (loss: Double, tokenCount: Int) {
+        for s in tokens { try check(s.count) }
+        return model.trainingStep(tokens: tokens, lossMask: lossMask, gradScale: gradScale)
+    }
+
+    public func evaluationLoss(tokens: [[Int]], lossMask: [[Bool]]) throws -> (loss: Double, tokenCount: Int) {
+        for s in tokens { try check(s.count) }
+        return model.loss(tokens: tokens, lossMask: lossMask)
+    }
+}
+
+extension Gemma3Configuration {
+    public static let presetNames = ["tiny", "small"]
+
+    /// Small Gemma 3 shapes for random-weight tests and demos (vocabulary: the tokenizer's).
+    /// `tiny`: hidden 64, 2 layers (the second global), 2 query heads / 1 KV head of 32,
+    /// MLP 128, window 16. `small`: hidden 256, 6 layers (the sixth global), 4 / 1 heads of
+    /// 64, MLP 1024, window 128.
+    public static func preset(_ name: String) -> Gemma3Configuration? {
+        var c = Gemma3Configuration()
+        switch name {
+        case "tiny":
+            c.hiddenSize = 64; c.layerCount = 2; c.headCount = 2; c.kvHeadCount = 1; c.headDimension = 32
+            c.intermediateSize = 128; c.slidingWindow = 16; c.slidingWindowPattern = 2
+        case "small":
+            c.hiddenSize = 256; c.layerCount = 6; c.headCount = 4; c.kvHeadCount = 1; c.headDimension = 64
+            c.intermediateSize = 1024; c.slidingWindow = 128; c.slidingWindowPattern = 6
+        default:
+            return nil
+        }
+        c.queryPreAttentionScalar = Double(c.headDimension)
+        c.layerTypes = layerTypes(count: c.layerCount, pattern: c.slidingWindowPattern)
+        return c
+    }
+}
+
+extension Gemma3TextTokenizer {
+    /// A small stand-in vocabulary for random-weight models when no model file is at hand:
+    /// `<pad>` 0, `<eos>` 1, `<bos>` 2, `<unk>` 3, `<start_of_turn>` 4, `<end_of_turn>` 5,
+    /// the 256 byte pieces, `▁` and the printable ASCII characters (357 tokens). Text is
+    /// split into characters; anything else falls back to its UTF-8 bytes.
+    public static func byteLevel() throws -> Gemma3TextTokenizer {
+        var tokens = ["<pad>", "<eos>", "<bos>", "<unk>", "<start_of_turn>", "<end_of_turn>"]
+        var types = [TokenType](repeating: .control, count: tokens.count)
+        for b in 0..<256 { tokens.append(bytePiece(UInt8(b))); types.append(.byte) }
+        tokens.append(String(spaceSymbol)); types.append(.normal)
+        for c in 0x21...0x7E { tokens.append(String(UnicodeScalar(UInt8(c)))); types.append(.normal) }
+        return try Gemma3TextTokenizer(tokens: tokens, types: types, bosID: 2, eosID: 1, padID: 0, unknownID: 3)
+    }
+}
