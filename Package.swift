@@ -85,7 +85,7 @@ let package = Package(
                     path: "Tests/AdapterTests"),
         .testTarget(name: "FineTuningTests",
                     dependencies: ["FineTuning", "LoRAAdapter", "QLoRAAdapter", "NumericsEngine", "ClinicalTasks",
-                                   "BiomechRecipes", "BiomechCore"],
+                                   "BiomechRecipes", "BiomechCore", "Gemma3Backbone", "GGUF"],
                     path: "Tests/FineTuningTests"),
         // MARK: End of adapters and fine-tuning
 

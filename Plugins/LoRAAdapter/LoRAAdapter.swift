@@ -135,7 +135,7 @@ public final class LoRAAdapter: Adapter {
             let lora = LoRAProjection(wrapping: base, name: name, rank: configuration.rank, alpha: configuration.alpha,
                                       dropout: configuration.dropout, random: &moduleRandom)
             lora.computeInputGradient = existing.computeInputGradient
-            try model.replaceProjection(named: name, with: lora)
+            try model.replaceProjection(name, with: lora)
             wrapped.append(lora)
         }
         _ = random.next()

@@ -29,6 +29,20 @@ public enum LlamaCppNames {
     }
 }
 
+/// Opens the GGUF file named by the configuration (or `$BIOMECHGPT_MODEL`) once, on first use.
+final class GGUFSource: @unchecked Sendable {
+    let path: String?
+    private var opened: GGUFFile?
+    init(path: String?) { self.path = path }
+    func file() throws -> GGUFFile? {
+        if let opened { return opened }
+        let env = ProcessInfo.processInfo.environment["BIOMECHGPT_MODEL"]
+        guard let p = path ?? (env?.isEmpty == false ? env : nil) else { return nil }
+        opened = try GGUFFile(path: p)
+        return opened
+    }
+}
+
 /// QLoRA settings: LoRA's plus the frozen base's quantization.
 public struct QLoRAConfiguration: Sendable, Equatable {
     public enum Quantization: String, Sendable, CaseIterable { case nf4, gguf }
@@ -36,11 +50,14 @@ public struct QLoRAConfiguration: Sendable, Equatable {
     public var quantization: Quantization = .nf4
     public var blockSize: Int = 64
     public var doubleQuantization: Bool = true
+    /// The GGUF file whose blocks back the base in `gguf` mode, when the backbone does not
+    /// name its own (`GGUFBackedModel`); nil: `$BIOMECHGPT_MODEL`.
+    public var ggufPath: String?
 
     public init(lora: LoRAConfiguration = .init(), quantization: Quantization = .nf4, blockSize: Int = 64,
-                doubleQuantization: Bool = true) {
+                doubleQuantization: Bool = true, ggufPath: String? = nil) {
         self.lora = lora; self.quantization = quantization; self.blockSize = blockSize
-        self.doubleQuantization = doubleQuantization
+        self.doubleQuantization = doubleQuantization; self.ggufPath = ggufPath
     }
 
     public init(_ parameters: PluginParameters) throws {
@@ -50,6 +67,7 @@ public struct QLoRAConfiguration: Sendable, Equatable {
         blockSize = try parameters.positiveInt("block_size", default: 64)
         guard blockSize % 2 == 0 else { throw parameters.error("block_size", "expected an even block size, got \(blockSize)") }
         doubleQuantization = try parameters.bool("double_quantization", default: true)
+        ggufPath = try parameters.optionalString("gguf")
     }
 }
 
@@ -67,6 +85,8 @@ public final class QLoRAAdapter: Adapter {
             ParameterSpec("quantization", "nf4|gguf", default: "nf4", "how the frozen base weights are stored"),
             ParameterSpec("block_size", "int", default: "64", "NF4 block size"),
             ParameterSpec("double_quantization", "bool", default: "true", "quantize the NF4 block scales to 8 bits"),
+            ParameterSpec("gguf", "string", default: nil,
+                          "gguf mode: the GGUF file the backbone was loaded from (default: $BIOMECHGPT_MODEL, or the backbone's own)"),
         ])
 
     public static func make(_ parameters: PluginParameters) throws -> QLoRAAdapter {
@@ -79,23 +99,25 @@ public final class QLoRAAdapter: Adapter {
     public init(configuration: QLoRAConfiguration = .init()) {
         self.configuration = configuration
         let c = configuration
+        let source = GGUFSource(path: c.ggufPath)
         lora = LoRAAdapter(configuration: c.lora) { name, existing, model in
-            try QLoRAAdapter.quantizedBase(name: name, existing: existing, model: model, configuration: c)
+            try QLoRAAdapter.quantizedBase(name: name, existing: existing, model: model, configuration: c, gguf: source)
         }
         lora.extraConfig = ["quantization": c.quantization.rawValue, "block_size": String(c.blockSize),
                             "double_quantization": String(c.doubleQuantization)]
     }
 
     /// The quantized replacement of one projection.
-    public static func quantizedBase(name: String, existing: any Projection, model: any AdaptableModel,
-                                     configuration c: QLoRAConfiguration) throws -> any Projection {
+    static func quantizedBase(name: String, existing: any Projection, model: any AdaptableModel,
+                              configuration c: QLoRAConfiguration, gguf: GGUFSource) throws -> any Projection {
         switch c.quantization {
         case .gguf:
-            guard let backed = model as? any GGUFBackedModel, let file = backed.ggufFile else {
-                throw InputError(field: "adapter.quantization", "quantization 'gguf' needs a backbone loaded from a GGUF file",
-                                 allowed: ["nf4"])
+            let backed = model as? any GGUFBackedModel
+            guard let file = try backed?.ggufFile ?? gguf.file() else {
+                throw InputError(field: "adapter.gguf", "quantization 'gguf' needs the GGUF file the backbone was loaded from: " +
+                                 "set the adapter's 'gguf' parameter or $BIOMECHGPT_MODEL", allowed: ["nf4"])
             }
-            guard let tensor = backed.ggufTensorName(forProjection: name) ?? LlamaCppNames.tensorName(forProjection: name) else {
+            guard let tensor = backed?.ggufTensorName(forProjection: name) ?? LlamaCppNames.tensorName(forProjection: name) else {
                 throw InputError(file: file.path, field: name, "no GGUF tensor is known for this projection")
             }
             let weight = try GGMLWeight(file: file, tensor: tensor)

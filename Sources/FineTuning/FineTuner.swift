@@ -121,14 +121,14 @@ struct TrainerState: Codable, Equatable {
 /// Resume (`train(resume: true)`) restores the newest complete checkpoint and continues;
 /// the result is bit-identical to an uninterrupted run with the same thread count.
 public final class FineTuner {
-    public let model: any FineTunableModel
+    public let model: any TrainableLanguageModel
     public let adapter: LoRAAdapter
     public let tokenizer: any TextTokenizer
     public var options: FineTuningOptions
     public let outputDirectory: URL
     public var progress: ProgressLog
 
-    public init(model: any FineTunableModel, adapter: LoRAAdapter, tokenizer: any TextTokenizer,
+    public init(model: any TrainableLanguageModel, adapter: LoRAAdapter, tokenizer: any TextTokenizer,
                 options: FineTuningOptions, outputDirectory: URL, progress: ProgressLog = .silent()) {
         self.model = model; self.adapter = adapter; self.tokenizer = tokenizer
         self.options = options; self.outputDirectory = outputDirectory; self.progress = progress
@@ -200,7 +200,7 @@ public final class FineTuner {
                     tokens.append(s.tokens); masks.append(s.lossMask)
                     tokenSum += s.tokens.count
                 }
-                let (loss, count) = model.fineTuningStep(tokens: tokens, lossMask: masks, gradScale: 1 / Float(accumulation))
+                let (loss, count) = try model.trainingStep(tokens: tokens, lossMask: masks, gradScale: 1 / Float(accumulation))
                 lossSum += loss * Double(count); targetSum += count
             }
             let rate = schedule.rate(atStep: step)
@@ -223,7 +223,7 @@ public final class FineTuner {
 
             let last = step == total
             if !validationSamples.isEmpty && (last || (options.validationEvery > 0 && step % options.validationEvery == 0)) {
-                let v = validationLoss(validationSamples)
+                let v = try validationLoss(validationSamples)
                 lastValidation = v
                 let ventry = TrainingLogEntry(step: step, validationLoss: v)
                 log.append(ventry)
@@ -253,7 +253,7 @@ public final class FineTuner {
     }
 
     /// Token-weighted mean loss over `samples`, dropout off.
-    public func validationLoss(_ samples: [TrainingSample]) -> Double {
+    public func validationLoss(_ samples: [TrainingSample]) throws -> Double {
         let wasTraining = adapter.isTraining
         adapter.isTraining = false
         defer { adapter.isTraining = wasTraining }
@@ -261,7 +261,7 @@ public final class FineTuner {
         var i = 0
         while i < samples.count {
             let batch = samples[i..<Swift.min(samples.count, i + options.batchSize)]
-            let (loss, n) = model.evaluationLoss(tokens: batch.map(\.tokens), lossMask: batch.map(\.lossMask))
+            let (loss, n) = try model.evaluationLoss(tokens: batch.map(\.tokens), lossMask: batch.map(\.lossMask))
             sum += loss * Double(n); count += n
             i += options.batchSize
         }

@@ -1,6 +1,8 @@
 import BiomechCore
 import ChanceBaseline
 import ClassificationTask
+import LoRAAdapter
+import QLoRAAdapter
 import RegressionTask
 import TokenHistogramBoosting
 
@@ -15,6 +17,9 @@ enum PluginCatalog {
         registry.register(RegressionTask.descriptor) { try RegressionTask.make($0) }
         registry.register(TokenHistogramBoosting.descriptor) { try TokenHistogramBoosting.make($0) }
         registry.register(ChanceBaseline.descriptor) { try ChanceBaseline.make($0) }
+        // Adapters.
+        registry.register(LoRAAdapter.descriptor) { try LoRAAdapter.make($0) }
+        registry.register(QLoRAAdapter.descriptor) { try QLoRAAdapter.make($0) }
         return registry
     }()
 }

@@ -29,7 +29,7 @@ final class ToyModel: AdaptableModel {
 
     var projectionNames: [String] { projections.map(\.0) }
     func projection(named name: String) -> (any Projection)? { projections.first { $0.0 == name }?.1 }
-    func replaceProjection(named name: String, with projection: any Projection) throws {
+    func replaceProjection(_ name: String, with projection: any Projection) throws {
         guard let i = projections.firstIndex(where: { $0.0 == name }) else { throw InputError(field: name, "no such projection") }
         projections[i].1 = projection
     }

@@ -95,7 +95,7 @@ struct YesNoTask: TaskHead {
         let trainer = FineTuner(model: model, adapter: adapter, tokenizer: model.tokenizerObject, options: options(),
                                 outputDirectory: dir)
         let train = toyRecords(12), validation = toyRecords(4, split: .validation, seed: 9)
-        let before = trainer.validationLoss(SamplePreparer(tokenizer: model.tokenizerObject, maxLength: 1024, lossOnPrompt: true)
+        let before = try trainer.validationLoss(SamplePreparer(tokenizer: model.tokenizerObject, maxLength: 1024, lossOnPrompt: true)
             .prepare(validation).samples)
         let result = try trainer.train(train, validation: validation, resume: false)
         #expect(result.finished && result.totalSteps == 9 && result.completedSteps == 9)

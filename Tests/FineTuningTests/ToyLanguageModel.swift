@@ -36,7 +36,7 @@ final class ToyTokenizer: TextTokenizer {
 
 /// A tiny "language model": each position predicts the next token from its own embedding
 /// through two projections and the tied embedding table (a bigram model), adaptable by name.
-final class ToyLanguageModel: AdaptableModel, FineTunableModel, LanguageBackbone {
+final class ToyLanguageModel: AdaptableModel, TrainableLanguageModel, LanguageBackbone {
     let tokenizerObject: ToyTokenizer
     let embedding: Embedding
     var up: any Projection
@@ -61,13 +61,15 @@ final class ToyLanguageModel: AdaptableModel, FineTunableModel, LanguageBackbone
     func projection(named name: String) -> (any Projection)? {
         name == projectionNames[0] ? up : name == projectionNames[1] ? down : nil
     }
-    func replaceProjection(named name: String, with projection: any Projection) throws {
+    func replaceProjection(_ name: String, with projection: any Projection) throws {
         if name == projectionNames[0] { up = projection } else if name == projectionNames[1] { down = projection } else {
             throw InputError(field: name, "no such projection")
         }
     }
     var addedTokenRows: (embedding: Parameter, rows: Range<Int>)? { (embedding.weight, added) }
     var parameters: [Parameter] { [embedding.weight] + up.parameters + down.parameters }
+    var trainableParameters: [Parameter] { parameters.filter(\.isTrainable) }
+    func setTrainableEmbeddingRows(_ rows: Range<Int>) { embedding.weight.setTrainableRows(rows) }
 
     // FineTunableModel
     private func flatten(_ tokens: [[Int]], _ mask: [[Bool]]) -> ([Int], [Int]) {
@@ -83,7 +85,7 @@ final class ToyLanguageModel: AdaptableModel, FineTunableModel, LanguageBackbone
 
     private func hidden(_ ids: [Int]) -> Tensor { down.forward(up.forward(embedding.forward(ids: ids))) }
 
-    func fineTuningStep(tokens: [[Int]], lossMask: [[Bool]], gradScale: Float) -> (loss: Double, tokenCount: Int) {
+    func trainingStep(tokens: [[Int]], lossMask: [[Bool]], gradScale: Float) throws -> (loss: Double, tokenCount: Int) {
         let (ids, targets) = flatten(tokens, lossMask)
         let h = hidden(ids)
         let (loss, dh) = crossEntropy.lossAndGradient(hidden: h, weight: embedding.weight, targets: targets, gradScale: gradScale)
@@ -92,7 +94,7 @@ final class ToyLanguageModel: AdaptableModel, FineTunableModel, LanguageBackbone
         return (Double(loss), n)
     }
 
-    func evaluationLoss(tokens: [[Int]], lossMask: [[Bool]]) -> (loss: Double, tokenCount: Int) {
+    func evaluationLoss(tokens: [[Int]], lossMask: [[Bool]]) throws -> (loss: Double, tokenCount: Int) {
         let (ids, targets) = flatten(tokens, lossMask)
         let loss = crossEntropy.loss(hidden: hidden(ids), weight: embedding.weight.value, targets: targets)
         return (Double(loss), crossEntropy.countedPositions)
