@@ -25,14 +25,13 @@ public final class LoRAProjection: Projection {
     public let scale: Float
     public let loraA: Parameter
     public let loraB: Parameter
-    public let dropout: Dropout
+    /// Dropout probability on the adapter input.
+    public let dropoutProbability: Float
     /// Dropout masks are drawn from this generator (advanced on every training forward).
     public var random: SeededRandom
     /// Training mode: dropout active. Inference: identity dropout.
-    public var isTraining: Bool {
-        get { dropout.isTraining }
-        set { dropout.isTraining = newValue }
-    }
+    public var isTraining = true
+    private var dropoutActive: Bool { isTraining && dropoutProbability > 0 }
 
     public var inFeatures: Int { base.inFeatures }
     public var outFeatures: Int { base.outFeatures }
@@ -42,11 +41,13 @@ public final class LoRAProjection: Projection {
     }
 
     private var droppedInput: Tensor?
+    /// The dropped input's buffer (x itself is used when dropout is inactive), and the mask
+    /// as bytes; in backward the buffer is reused for `dh · A`.
+    private var dropBuffer: Tensor?
+    private var mask: [UInt8] = []
+    private var lastDropped = false
     private var hidden: Tensor?
-    private var output: Tensor?
     private var gradHidden: Tensor?
-    private var gradInput: Tensor?
-    private var gradDropped: Tensor?
 
     /// PEFT's tensor-name prefix for this module: `base_model.model.<name>`.
     public var peftPrefix: String { "base_model.model." + name }
@@ -65,7 +66,8 @@ public final class LoRAProjection: Projection {
         loraA = Parameter(name: prefix + ".lora_A.weight",
                           value: .randomUniform(shape: [rank, base.inFeatures], bound: bound, using: &random))
         loraB = Parameter(name: prefix + ".lora_B.weight", value: Tensor(shape: [base.outFeatures, rank]))
-        self.dropout = Dropout(probability: Float(dropout))
+        precondition(dropout >= 0 && dropout < 1, "LoRA dropout must be in [0, 1)")
+        dropoutProbability = Float(dropout)
         self.random = random.derived("lora-dropout/" + name)
     }
 
@@ -75,11 +77,29 @@ public final class LoRAProjection: Projection {
     public func forward(_ x: Tensor) -> Tensor {
         precondition(x.lastDimension == inFeatures, "LoRA(\(name)): input \(x.shape), expected last dimension \(inFeatures)")
         let rows = x.rowCount
-        let baseOut = base.forward(x)
-        let y = Tensor.reuse(output, shape: baseOut.shape)
-        output = y
-        y.copy(from: baseOut)
-        let xd = dropout.forward(x, rng: &random)
+        // The update is added into the base's output buffer: a linear map's backward never
+        // reads its own output, and the buffer is the base's to overwrite on its next call.
+        let y = base.forward(x)
+        let xd: Tensor
+        lastDropped = dropoutActive
+        if lastDropped {
+            // Inverted dropout, the mask drawn serially so it does not depend on the thread count.
+            let t = Tensor.reuse(dropBuffer, shape: x.shape)
+            dropBuffer = t
+            if mask.count < x.count { mask = [UInt8](repeating: 0, count: x.count) }
+            let p = dropoutProbability, keep = 1 / (1 - dropoutProbability)
+            let xs = x.data, ts = t.data
+            mask.withUnsafeMutableBufferPointer { m in
+                for i in 0..<x.count {
+                    let k: UInt8 = random.nextFloat() < p ? 0 : 1
+                    m[i] = k
+                    ts[i] = k == 0 ? 0 : xs[i] * keep
+                }
+            }
+            xd = t
+        } else {
+            xd = x
+        }
         droppedInput = xd
         let h = Tensor.reuse(hidden, shape: [rows, rank])
         hidden = h
@@ -121,20 +141,31 @@ public final class LoRAProjection: Projection {
         }
         let baseGrad = base.backward(gradOutput)
         guard needInput, let baseGrad, let dh else { return nil }
-        let dx = Tensor.reuse(gradInput, shape: baseGrad.shape)
-        gradInput = dx
-        dx.copy(from: baseGrad)
-        if dropout.probability == 0 || !dropout.isTraining {
+        let dx = baseGrad  // accumulated into the base's input-gradient buffer, as the output above
+        if !lastDropped {
             // dx += dh · A
             BLAS.gemm(transA: false, transB: false, m: rows, n: inFeatures, k: rank,
                       a: dh.data, lda: rank, b: loraA.value.data, ldb: inFeatures, beta: 1, c: dx.data, ldc: inFeatures)
         } else {
-            let t = Tensor.reuse(gradDropped, shape: baseGrad.shape)
-            gradDropped = t
+            // t = dh · A in the dropped input's buffer (dA is done with it), then dx += mask ⊙ t / (1 − p).
+            let t = xd
             BLAS.gemm(transA: false, transB: false, m: rows, n: inFeatures, k: rank,
                       a: dh.data, lda: rank, b: loraA.value.data, ldb: inFeatures, beta: 0, c: t.data, ldc: inFeatures)
-            Elementwise.addInPlace(dx, dropout.backward(t))
+            let keep = 1 / (1 - dropoutProbability), ts = t.data, ds = dx.data, n = t.count
+            mask.withUnsafeBufferPointer { m in
+                let mp = UncheckedBytes(m.baseAddress!)
+                Threads.parallelFor(n, minPerThread: 16_384) { range in
+                    for i in range where mp.pointer[i] != 0 { ds[i] += ts[i] * keep }
+                }
+            }
+            droppedInput = nil  // its contents are gone; a second backward needs a new forward
         }
         return dx
     }
+}
+
+/// A read-only byte pointer carried into parallel loops.
+struct UncheckedBytes: @unchecked Sendable {
+    let pointer: UnsafePointer<UInt8>
+    init(_ pointer: UnsafePointer<UInt8>) { self.pointer = pointer }
 }

@@ -1,0 +1,151 @@
+import BiomechCore
+import Foundation
+import GGUF
+import Gemma3Backbone
+import LoRAAdapter
+import NumericsEngine
+import QLoRAAdapter
+
+/// `biomechgpt bench train`: LoRA / QLoRA training throughput and peak memory of Gemma 3,
+/// each configuration measured in a fresh child process (so each peak is its own), beside
+/// PyTorch + PEFT (`scripts/peers/peft_train_bench.py`) when a Python is given.
+enum TrainBenchmark {
+    /// One measured configuration.
+    struct Result: Codable {
+        var name: String
+        var tokens: Int
+        var steps: Int
+        var stepSeconds: [Double]
+        var tokensPerSecond: Double
+        /// VmHWM of the whole process (loading included), MiB.
+        var peakRSSMiB: Double
+        /// VmHWM measured from just before the first training step (the peak was reset after
+        /// loading and quantizing), MiB; nil where the kernel does not allow the reset.
+        var trainingPeakRSSMiB: Double?
+        var loadSeconds: Double
+        var trainableParameters: Int
+        var quantizedBaseBytes: Int?
+        var losses: [Double]
+
+        enum CodingKeys: String, CodingKey {
+            case name, tokens, steps, stepSeconds = "step_seconds", tokensPerSecond = "tokens_per_s"
+            case peakRSSMiB = "peak_rss_mb", trainingPeakRSSMiB = "training_peak_rss_mb", loadSeconds = "load_seconds"
+            case trainableParameters = "trainable_parameters", quantizedBaseBytes = "quantized_base_bytes", losses
+        }
+    }
+
+    static let phases = ["lora", "qlora-nf4", "qlora-gguf", "qlora-nf4-1b", "frozen"]
+
+    /// The token ids both sides train on: `<bos>`, then a fixed pseudo-random walk.
+    static func tokenIDs(_ n: Int) -> [Int] { [2] + (1..<n).map { 1000 + ($0 * 7919) % 200_000 } }
+
+    static func status(_ key: String) -> Double? {
+        guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return nil }
+        for line in text.split(separator: "\n") where line.hasPrefix(key + ":") {
+            let parts = line.split(separator: " ", omittingEmptySubsequences: true)
+            if parts.count >= 2, let kb = Double(parts[1]) { return kb / 1024 }
+        }
+        return nil
+    }
+
+    /// Resets VmHWM to the current RSS (Linux ≥ 4.0: write 5 to clear_refs).
+    static func resetPeak() -> Bool {
+        guard let h = FileHandle(forWritingAtPath: "/proc/self/clear_refs") else { return false }
+        defer { try? h.close() }
+        do { try h.write(contentsOf: Data("5".utf8)) } catch { return false }
+        return true
+    }
+
+    /// Gemma 3 1B's shapes (hidden 1152, 26 layers, 4 heads, 1 KV head, head dim 256, MLP 6912).
+    static func gemma1B() -> Gemma3Configuration {
+        var c = Gemma3Configuration()
+        c.hiddenSize = 1152; c.layerCount = 26; c.headCount = 4; c.kvHeadCount = 1; c.headDimension = 256
+        c.intermediateSize = 6912; c.vocabularySize = 262_144; c.slidingWindow = 512; c.slidingWindowPattern = 6
+        c.queryPreAttentionScalar = 256
+        c.layerTypes = Gemma3Configuration.layerTypes(count: c.layerCount, pattern: c.slidingWindowPattern)
+        return c
+    }
+
+    /// Runs one configuration in this process.
+    static func run(phase: String, modelPath: String, tokens: Int, warmup: Int, steps: Int, rank: Int) throws -> Result {
+        let loadStart = Date()
+        let file = try GGUFFile(path: modelPath)
+        let backbone: Gemma3LanguageBackbone
+        if phase.hasSuffix("-1b") {
+            let model = try Gemma3Model(configuration: gemma1B(), weights: RandomWeights(seed: 1))
+            backbone = try Gemma3LanguageBackbone(model: model, tokenizer: Gemma3TextTokenizer(gguf: file), contextLength: tokens)
+        } else {
+            backbone = try Gemma3LanguageBackbone(modelAt: URL(fileURLWithPath: modelPath), contextLength: tokens)
+        }
+        let lora = LoRAConfiguration(rank: rank, alpha: 32, dropout: 0.1, seed: 0)
+        var adapter = LoRAAdapter(configuration: lora)
+        var quantizedBytes: Int? = nil
+        switch phase {
+        case "frozen":
+            break  // no adapter: forward and backward through the frozen model only
+        case "lora":
+            try adapter.attach(to: backbone)
+        case "qlora-nf4", "qlora-nf4-1b", "qlora-gguf":
+            let q = QLoRAAdapter(configuration: .init(lora: lora, quantization: phase == "qlora-gguf" ? .gguf : .nf4,
+                                                      ggufPath: modelPath))
+            try q.attach(to: backbone)
+            adapter = q.lora
+            quantizedBytes = q.quantizedBytes
+        default:
+            throw InputError(field: "phase", "unknown benchmark phase '\(phase)'", allowed: phases)
+        }
+        let loadSeconds = Date().timeIntervalSince(loadStart)
+        let afterLoad = status("VmRSS") ?? .nan, loadPeak = status("VmHWM") ?? .nan
+        let parameters = adapter.trainableParameters
+        let optimizer = AdamW(learningRate: 2e-4, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 0)
+        let ids = tokenIDs(tokens)
+        let mask = ids.indices.map { $0 > 0 }
+        let reset = resetPeak()
+        var times: [Double] = [], losses: [Double] = []
+        for step in 0..<(warmup + steps) {
+            let start = Date()
+            let (loss, _) = try backbone.trainingStep(tokens: [ids], lossMask: [mask], gradScale: 1)
+            optimizer.step(parameters)
+            for p in parameters { p.zeroGrad() }
+            let elapsed = Date().timeIntervalSince(start)
+            losses.append(loss)
+            if step >= warmup { times.append(elapsed) }
+            if step == 0 {
+                FileHandle.standardError.write(Data(String(format: "[bench train] %@: RSS after loading %.0f MiB (peak %.0f), after the first step %.0f MiB (peak %.0f)\n",
+                    phase, afterLoad, loadPeak, status("VmRSS") ?? .nan, status("VmHWM") ?? .nan).utf8))
+            }
+        }
+        let peak = status("VmHWM") ?? .nan
+        return Result(name: phase, tokens: tokens, steps: steps, stepSeconds: times,
+                      tokensPerSecond: Double(tokens * times.count) / times.reduce(0, +),
+                      peakRSSMiB: peak, trainingPeakRSSMiB: reset ? peak : nil, loadSeconds: loadSeconds,
+                      trainableParameters: parameters.reduce(0) { $0 + ($1.grad?.count ?? 0) },
+                      quantizedBaseBytes: quantizedBytes, losses: losses)
+    }
+
+    /// Runs `arguments` as a child process; returns the JSON after `marker` in its output.
+    static func child(_ executable: String, _ arguments: [String], marker: String) throws -> (Data?, String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = FileHandle.standardError
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        let text = String(decoding: data, as: UTF8.self)
+        for line in text.split(separator: "\n") where line.hasPrefix(marker + " ") {
+            return (Data(line.dropFirst(marker.count + 1).utf8), text)
+        }
+        return (nil, text)
+    }
+
+    static func format(_ r: Result) -> String {
+        let times = r.stepSeconds.map { String(format: "%.2f", $0) }.joined(separator: " ")
+        let train = r.trainingPeakRSSMiB.map { String(format: "%7.0f", $0) } ?? "      –"
+        let q = r.quantizedBaseBytes.map { String(format: "%7.1f", Double($0) / 1_048_576) } ?? "      –"
+        return String(format: "%-22@ %9.1f %9.0f %@ %@ %10d  [%@]", r.name as NSString, r.tokensPerSecond, r.peakRSSMiB,
+                      train, q, r.trainableParameters, times)
+    }
+}
