@@ -71,7 +71,7 @@ def main() -> int:
         optimizer.step()
         optimizer.zero_grad(set_to_none=False)
         elapsed = time.perf_counter() - start
-        losses.append(float(out.loss))
+        losses.append(out.loss.detach().item())
         if step >= args.warmup:
             times.append(elapsed)
     result = {

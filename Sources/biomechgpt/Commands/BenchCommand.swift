@@ -35,6 +35,7 @@ struct BenchCommand: ParsableCommand {
         @Option(help: "A Python with torch, transformers and peft: runs scripts/peers/peft_train_bench.py beside ours.")
         var python: String?
         @Option(help: "The peer script.") var peerScript = "scripts/peers/peft_train_bench.py"
+        @Option(help: "Rounds of the LoRA run alternating with the peer.") var rounds = 2
         @Option(help: ArgumentHelp("Run one configuration in this process (used by the parent run).", visibility: .hidden))
         var phase: String?
 
@@ -52,49 +53,49 @@ struct BenchCommand: ParsableCommand {
                 throw InputError(file: model, "model file not found; run `make model`")
             }
             let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-            var results: [TrainBenchmark.Result] = []
-            var peer: TrainBenchmark.Result? = nil
             let order = phases.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
-            for phase in order {
-                FileHandle.standardError.write(Data("[bench train] \(phase)…\n".utf8))
-                let args = ["bench", "train", "--phase", phase, "--model", model, "--threads", String(threads),
-                            "--tokens", String(tokens), "--warmup", String(warmup), "--steps", String(steps),
-                            "--steps-large", String(stepsLarge), "--rank", String(rank)]
-                let (json, text) = try TrainBenchmark.child(executable, args, marker: "BENCH_RESULT")
-                guard let json else { throw InputError(field: phase, "the benchmark child printed no result:\n\(text)") }
-                results.append(try JSONDecoder().decode(TrainBenchmark.Result.self, from: json))
+            var results: [String: TrainBenchmark.Result] = [:]
+            func merge(_ r: TrainBenchmark.Result) {
+                guard var m = results[r.name] else { results[r.name] = r; return }
+                m.stepSeconds += r.stepSeconds
+                m.losses += r.losses
+                m.peakRSSMiB = max(m.peakRSSMiB, r.peakRSSMiB)
+                if let t = r.trainingPeakRSSMiB { m.trainingPeakRSSMiB = max(m.trainingPeakRSSMiB ?? 0, t) }
+                m.tokensPerSecond = Double(m.tokens * m.stepSeconds.count) / m.stepSeconds.reduce(0, +)
+                results[r.name] = m
             }
-            if let python {
-                FileHandle.standardError.write(Data("[bench train] pytorch + peft…\n".utf8))
-                let (json, text) = try TrainBenchmark.child(
-                    python, [peerScript, "--model", model, "--tokens", String(tokens), "--warmup", String(warmup),
-                             "--steps", String(steps), "--threads", String(threads), "--rank", String(rank)],
-                    marker: "PEER_RESULT")
-                guard let json else { throw InputError(file: peerScript, "the peer printed no result:\n\(text)") }
-                struct Peer: Decodable {
-                    var tokens_per_s: Double; var peak_rss_mb: Double; var step_seconds: [Double]; var load_seconds: Double
-                    var trainable_parameters: Int; var losses: [Double]
+            // The LoRA run and the peer alternate for `rounds` rounds, so background load on a
+            // shared machine affects both sides alike; the other configurations run once.
+            for round in 0..<max(1, rounds) {
+                for phase in order where round == 0 || phase == "lora" {
+                    FileHandle.standardError.write(Data("[bench train] round \(round + 1): \(phase)…\n".utf8))
+                    let args = ["bench", "train", "--phase", phase, "--model", model, "--threads", String(threads),
+                                "--tokens", String(tokens), "--warmup", String(warmup), "--steps", String(steps),
+                                "--steps-large", String(stepsLarge), "--rank", String(rank)]
+                    let (json, text) = try TrainBenchmark.child(executable, args, marker: "BENCH_RESULT")
+                    guard let json else { throw InputError(field: phase, "the benchmark child printed no result:\n\(text)") }
+                    merge(try JSONDecoder().decode(TrainBenchmark.Result.self, from: json))
                 }
-                let p = try JSONDecoder().decode(Peer.self, from: json)
-                peer = TrainBenchmark.Result(name: "pytorch+peft lora", tokens: tokens, steps: steps, stepSeconds: p.step_seconds,
-                                             tokensPerSecond: p.tokens_per_s, peakRSSMiB: p.peak_rss_mb, trainingPeakRSSMiB: nil,
-                                             loadSeconds: p.load_seconds, trainableParameters: p.trainable_parameters,
-                                             quantizedBaseBytes: nil, losses: p.losses)
-            }
-            print("Gemma 3 training benchmark — batch 1 × \(tokens) tokens, loss on every position, LoRA rank \(rank) alpha 32 dropout 0.1 on q,k,v,o,gate,up,down; AdamW; \(threads) thread(s)")
-            print("(270M: \(model); 1B: random weights, hidden 1152, 26 layers, MLP 6912, vocabulary 262144)")
-            print("")
-            print("configuration           tokens/s  peak MiB  train-peak  base MiB  trainable  step seconds")
-            for r in results + (peer.map { [$0] } ?? []) { print(TrainBenchmark.format(r)) }
-            print("")
-            if let lora = results.first(where: { $0.name == "lora" }) {
-                print(String(format: "first losses: swift %.4f", lora.losses.first ?? .nan) +
-                      (peer.map { String(format: ", pytorch %.4f", $0.losses.first ?? .nan) } ?? ""))
-                if let peer {
-                    print(String(format: "LoRA speed ratio (swift / pytorch): %.2f×   (target ≥ 1.5)", lora.tokensPerSecond / peer.tokensPerSecond))
-                    print(String(format: "LoRA peak memory ratio (swift / pytorch): %.2f   (target ≤ 1)", lora.peakRSSMiB / peer.peakRSSMiB))
+                if let python {
+                    FileHandle.standardError.write(Data("[bench train] round \(round + 1): pytorch + peft…\n".utf8))
+                    let (json, text) = try TrainBenchmark.child(
+                        python, [peerScript, "--model", model, "--tokens", String(tokens), "--warmup", String(warmup),
+                                 "--steps", String(steps), "--threads", String(threads), "--rank", String(rank)],
+                        marker: "PEER_RESULT")
+                    guard let json else { throw InputError(file: peerScript, "the peer printed no result:\n\(text)") }
+                    struct Peer: Decodable {
+                        var tokens_per_s: Double; var peak_rss_mb: Double; var step_seconds: [Double]; var load_seconds: Double
+                        var trainable_parameters: Int; var losses: [Double]
+                    }
+                    let p = try JSONDecoder().decode(Peer.self, from: json)
+                    merge(TrainBenchmark.Result(name: TrainBenchmark.peerName, tokens: tokens, steps: steps, stepSeconds: p.step_seconds,
+                                                tokensPerSecond: p.tokens_per_s, peakRSSMiB: p.peak_rss_mb, trainingPeakRSSMiB: nil,
+                                                loadSeconds: p.load_seconds, trainableParameters: p.trainable_parameters,
+                                                quantizedBaseBytes: nil, losses: p.losses))
                 }
             }
+            print(TrainBenchmark.report(results: order.compactMap { results[$0] }, peer: results[TrainBenchmark.peerName],
+                                        tokens: tokens, rank: rank, threads: threads, rounds: max(1, rounds), model: model))
         }
     }
 }

@@ -89,14 +89,15 @@ enum TrainBenchmark {
             let q = QLoRAAdapter(configuration: .init(lora: lora, quantization: phase == "qlora-gguf" ? .gguf : .nf4,
                                                       ggufPath: modelPath))
             try q.attach(to: backbone)
-            adapter = q.lora
+            activeAdapter = q.lora
             quantizedBytes = q.quantizedBytes
         default:
             throw InputError(field: "phase", "unknown benchmark phase '\(phase)'", allowed: phases)
         }
         let loadSeconds = Date().timeIntervalSince(loadStart)
         let afterLoad = status("VmRSS") ?? .nan, loadPeak = status("VmHWM") ?? .nan
-        let parameters = adapter.trainableParameters
+        let afterLoad = status("VmRSS") ?? .nan, loadPeak = status("VmHWM") ?? .nan
+        let parameters = activeAdapter.trainableParameters
         let optimizer = AdamW(learningRate: 2e-4, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 0)
         let ids = tokenIDs(tokens)
         let mask = ids.indices.map { $0 > 0 }
@@ -141,11 +142,40 @@ enum TrainBenchmark {
         return (nil, text)
     }
 
+    static let peerName = "pytorch+peft lora"
+
     static func format(_ r: Result) -> String {
+        let best = Double(r.tokens) / (r.stepSeconds.min() ?? .nan)
+        let train = r.trainingPeakRSSMiB.map { String(format: "%10.0f", $0) } ?? String(repeating: " ", count: 9) + "–"
+        let q = r.quantizedBaseBytes.map { String(format: "%9.1f", Double($0) / 1_048_576) } ?? String(repeating: " ", count: 8) + "–"
         let times = r.stepSeconds.map { String(format: "%.2f", $0) }.joined(separator: " ")
-        let train = r.trainingPeakRSSMiB.map { String(format: "%7.0f", $0) } ?? "      –"
-        let q = r.quantizedBaseBytes.map { String(format: "%7.1f", Double($0) / 1_048_576) } ?? "      –"
-        return String(format: "%-22@ %9.1f %9.0f %@ %@ %10d  [%@]", r.name as NSString, r.tokensPerSecond, r.peakRSSMiB,
-                      train, q, r.trainableParameters, times)
+        return r.name.padding(toLength: 20, withPad: " ", startingAt: 0)
+            + String(format: "%9.1f %9.1f %9.0f ", r.tokensPerSecond, best, r.peakRSSMiB) + train + " " + q
+            + String(format: " %10d", r.trainableParameters) + "  [" + times + "]"
+    }
+
+    static func report(results: [Result], peer: Result?, tokens: Int, rank: Int, threads: Int, rounds: Int, model: String) -> String {
+        var lines = [
+            "Gemma 3 training benchmark — batch 1 × \(tokens) tokens, loss on every position, LoRA rank \(rank), alpha 32, dropout 0.1 " +
+            "on q,k,v,o,gate,up,down; AdamW (lr 2e-4); \(threads) thread(s); \(rounds) round(s) of LoRA alternating with the peer",
+            "270M: \(model); 1B: random weights (hidden 1152, 26 layers, 4/1 heads of 256, MLP 6912, vocabulary 262144)",
+            "tok/s: mean over all timed steps; best: from the fastest step. Peak: VmHWM of the process, loading included; " +
+            "train-peak: VmHWM reset after loading and quantizing.",
+            "",
+            "configuration           tok/s      best  peak MiB train-peak  base MiB  trainable  step seconds",
+        ]
+        lines += (results + (peer.map { [$0] } ?? [])).map(format)
+        lines.append("")
+        if let lora = results.first(where: { $0.name == "lora" }) {
+            lines.append(String(format: "first-step loss on the same tokens: swift %.5f", lora.losses.first ?? .nan)
+                         + (peer.map { String(format: ", pytorch %.5f", $0.losses.first ?? .nan) } ?? ""))
+            if let peer {
+                let bestRatio = (peer.stepSeconds.min() ?? .nan) / (lora.stepSeconds.min() ?? .nan)
+                lines.append(String(format: "LoRA speed, swift / pytorch: %.2f× (mean), %.2f× (best)   target ≥ 1.5",
+                                    lora.tokensPerSecond / peer.tokensPerSecond, bestRatio))
+                lines.append(String(format: "LoRA peak memory, swift / pytorch: %.2f   target ≤ 1", lora.peakRSSMiB / peer.peakRSSMiB))
+            }
+        }
+        return lines.joined(separator: "\n")
     }
 }
