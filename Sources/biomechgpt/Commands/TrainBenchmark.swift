@@ -78,7 +78,8 @@ enum TrainBenchmark {
             backbone = try Gemma3LanguageBackbone(modelAt: URL(fileURLWithPath: modelPath), contextLength: tokens)
         }
         let lora = LoRAConfiguration(rank: rank, alpha: 32, dropout: 0.1, seed: 0)
-        var adapter = LoRAAdapter(configuration: lora)
+        let adapter = LoRAAdapter(configuration: lora)
+        var activeAdapter = adapter
         var quantizedBytes: Int? = nil
         switch phase {
         case "frozen":
@@ -95,7 +96,6 @@ enum TrainBenchmark {
             throw InputError(field: "phase", "unknown benchmark phase '\(phase)'", allowed: phases)
         }
         let loadSeconds = Date().timeIntervalSince(loadStart)
-        let afterLoad = status("VmRSS") ?? .nan, loadPeak = status("VmHWM") ?? .nan
         let afterLoad = status("VmRSS") ?? .nan, loadPeak = status("VmHWM") ?? .nan
         let parameters = activeAdapter.trainableParameters
         let optimizer = AdamW(learningRate: 2e-4, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 0)
