@@ -63,22 +63,27 @@ def main() -> int:
                                   betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
     ids = torch.tensor([token_ids(args.tokens)], dtype=torch.long)
     times = []
+    cpu = []
     losses = []
     for step in range(args.warmup + args.steps):
         start = time.perf_counter()
+        cpu_start = time.process_time()
         out = model(input_ids=ids, labels=ids)
         out.loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=False)
         elapsed = time.perf_counter() - start
+        cpu_elapsed = time.process_time() - cpu_start
         losses.append(out.loss.detach().item())
         if step >= args.warmup:
             times.append(elapsed)
+            cpu.append(cpu_elapsed)
     result = {
         "name": "pytorch+peft lora",
         "tokens": args.tokens,
         "steps": args.steps,
         "step_seconds": times,
+        "step_cpu_seconds": cpu,
         "tokens_per_s": args.tokens * len(times) / sum(times),
         "peak_rss_mb": vm_hwm_mb(),
         "load_seconds": load_seconds,

@@ -59,6 +59,7 @@ struct BenchCommand: ParsableCommand {
                 guard var m = results[r.name] else { results[r.name] = r; return }
                 m.stepSeconds += r.stepSeconds
                 m.losses += r.losses
+                m.stepCPUSeconds = (m.stepCPUSeconds ?? []) + (r.stepCPUSeconds ?? [])
                 m.peakRSSMiB = max(m.peakRSSMiB, r.peakRSSMiB)
                 if let t = r.trainingPeakRSSMiB { m.trainingPeakRSSMiB = max(m.trainingPeakRSSMiB ?? 0, t) }
                 m.tokensPerSecond = Double(m.tokens * m.stepSeconds.count) / m.stepSeconds.reduce(0, +)
@@ -85,13 +86,13 @@ struct BenchCommand: ParsableCommand {
                     guard let json else { throw InputError(file: peerScript, "the peer printed no result:\n\(text)") }
                     struct Peer: Decodable {
                         var tokens_per_s: Double; var peak_rss_mb: Double; var step_seconds: [Double]; var load_seconds: Double
-                        var trainable_parameters: Int; var losses: [Double]
+                        var trainable_parameters: Int; var losses: [Double]; var step_cpu_seconds: [Double]?
                     }
                     let p = try JSONDecoder().decode(Peer.self, from: json)
                     merge(TrainBenchmark.Result(name: TrainBenchmark.peerName, tokens: tokens, steps: steps, stepSeconds: p.step_seconds,
                                                 tokensPerSecond: p.tokens_per_s, peakRSSMiB: p.peak_rss_mb, trainingPeakRSSMiB: nil,
                                                 loadSeconds: p.load_seconds, trainableParameters: p.trainable_parameters,
-                                                quantizedBaseBytes: nil, losses: p.losses))
+                                                quantizedBaseBytes: nil, losses: p.losses, stepCPUSeconds: p.step_cpu_seconds))
                 }
             }
             print(TrainBenchmark.report(results: order.compactMap { results[$0] }, peer: results[TrainBenchmark.peerName],

@@ -26,11 +26,14 @@ enum TrainBenchmark {
         var trainableParameters: Int
         var quantizedBaseBytes: Int?
         var losses: [Double]
+        /// Process CPU time (user + system, all threads) of each timed step.
+        var stepCPUSeconds: [Double]?
 
         enum CodingKeys: String, CodingKey {
             case name, tokens, steps, stepSeconds = "step_seconds", tokensPerSecond = "tokens_per_s"
             case peakRSSMiB = "peak_rss_mb", trainingPeakRSSMiB = "training_peak_rss_mb", loadSeconds = "load_seconds"
             case trainableParameters = "trainable_parameters", quantizedBaseBytes = "quantized_base_bytes", losses
+            case stepCPUSeconds = "step_cpu_seconds"
         }
     }
 
@@ -102,15 +105,15 @@ enum TrainBenchmark {
         let ids = tokenIDs(tokens)
         let mask = ids.indices.map { $0 > 0 }
         let reset = resetPeak()
-        var times: [Double] = [], losses: [Double] = []
+        var times: [Double] = [], losses: [Double] = [], cpu: [Double] = []
         for step in 0..<(warmup + steps) {
-            let start = Date()
+            let start = Date(), cpuStart = processCPUSeconds()
             let (loss, _) = try backbone.trainingStep(tokens: [ids], lossMask: [mask], gradScale: 1)
             optimizer.step(parameters)
             for p in parameters { p.zeroGrad() }
             let elapsed = Date().timeIntervalSince(start)
             losses.append(loss)
-            if step >= warmup { times.append(elapsed) }
+            if step >= warmup { times.append(elapsed); cpu.append(processCPUSeconds() - cpuStart) }
             if step == 0 {
                 FileHandle.standardError.write(Data(String(format: "[bench train] %@: RSS after loading %.0f MiB (peak %.0f), after the first step %.0f MiB (peak %.0f)\n",
                     phase, afterLoad, loadPeak, status("VmRSS") ?? .nan, status("VmHWM") ?? .nan).utf8))
@@ -121,7 +124,15 @@ enum TrainBenchmark {
                       tokensPerSecond: Double(tokens * times.count) / times.reduce(0, +),
                       peakRSSMiB: peak, trainingPeakRSSMiB: reset ? peak : nil, loadSeconds: loadSeconds,
                       trainableParameters: parameters.reduce(0) { $0 + ($1.grad?.count ?? 0) },
-                      quantizedBaseBytes: quantizedBytes, losses: losses)
+                      quantizedBaseBytes: quantizedBytes, losses: losses, stepCPUSeconds: cpu)
+    }
+
+    /// User + system CPU time of the whole process so far.
+    static func processCPUSeconds() -> Double {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        func seconds(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) * 1e-6 }
+        return seconds(usage.ru_utime) + seconds(usage.ru_stime)
     }
 
     /// Runs `arguments` as a child process; returns the JSON after `marker` in its output.
@@ -149,8 +160,9 @@ enum TrainBenchmark {
         let train = r.trainingPeakRSSMiB.map { String(format: "%10.0f", $0) } ?? String(repeating: " ", count: 9) + "–"
         let q = r.quantizedBaseBytes.map { String(format: "%9.1f", Double($0) / 1_048_576) } ?? String(repeating: " ", count: 8) + "–"
         let times = r.stepSeconds.map { String(format: "%.2f", $0) }.joined(separator: " ")
+        let cpu = (r.stepCPUSeconds?.min()).map { String(format: "%8.2f", $0) } ?? "       –"
         return r.name.padding(toLength: 20, withPad: " ", startingAt: 0)
-            + String(format: "%9.1f %9.1f %9.0f ", r.tokensPerSecond, best, r.peakRSSMiB) + train + " " + q
+            + String(format: "%9.1f %9.1f %9.0f ", r.tokensPerSecond, best, r.peakRSSMiB) + train + " " + q + " " + cpu
             + String(format: " %10d", r.trainableParameters) + "  [" + times + "]"
     }
 
@@ -162,7 +174,9 @@ enum TrainBenchmark {
             "tok/s: mean over all timed steps; best: from the fastest step. Peak: VmHWM of the process, loading included; " +
             "train-peak: VmHWM reset after loading and quantizing.",
             "",
-            "configuration           tok/s      best  peak MiB train-peak  base MiB  trainable  step seconds",
+            "CPU-s: the least process CPU time (all threads, user + system) of a step — less sensitive to other load than wall time.",
+            "",
+            "configuration           tok/s      best  peak MiB train-peak  base MiB    CPU-s  trainable  step seconds",
         ]
         lines += (results + (peer.map { [$0] } ?? [])).map(format)
         lines.append("")
@@ -173,6 +187,9 @@ enum TrainBenchmark {
                 let bestRatio = (peer.stepSeconds.min() ?? .nan) / (lora.stepSeconds.min() ?? .nan)
                 lines.append(String(format: "LoRA speed, swift / pytorch: %.2f× (mean), %.2f× (best)   target ≥ 1.5",
                                     lora.tokensPerSecond / peer.tokensPerSecond, bestRatio))
+                if let a = lora.stepCPUSeconds?.min(), let b = peer.stepCPUSeconds?.min() {
+                    lines.append(String(format: "LoRA CPU time per step, pytorch / swift: %.2f×", b / a))
+                }
                 lines.append(String(format: "LoRA peak memory, swift / pytorch: %.2f   target ≤ 1", lora.peakRSSMiB / peer.peakRSSMiB))
             }
         }
