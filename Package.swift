@@ -63,8 +63,10 @@ let package = Package(
         // MARK: GGUF: memory-mapped GGUF reader, metadata, dequantization
         .target(name: "GGUF", dependencies: ["BiomechCore"], path: "Sources/GGUF"),
         // MARK: Gemma 3 backbone: tokenizer, configuration, chat template, model location
-        .target(name: "Gemma3Backbone", dependencies: ["GGUF", "BiomechCore", "NumericsEngine", "CBLAS"],
+        .target(name: "Gemma3Backbone", dependencies: ["GGUF", "BiomechCore", "NumericsEngine", "CBLAS", "CGemmaKernels"],
                 path: "Plugins/Gemma3Backbone"),
+        // Gemma 3 decoding kernels in C (Q8_0 matrix-vector product for the tied LM head).
+        .target(name: "CGemmaKernels", path: "Sources/CGemmaKernels"),
         // MARK: Numerics engine (tensors, differentiable operations, optimizers, safetensors)
         .target(name: "NumericsEngine", dependencies: ["CBLAS", "BiomechCore"],
                 path: "Sources/NumericsEngine"),

@@ -86,6 +86,7 @@ public final class Gemma3Generator {
     public private(set) var stats = Gemma3GenerationStats()
     /// Tokens per pre-fill chunk.
     public var prefillChunk = 512
+    private var cacheChunk = 0
 
     public init(model: Gemma3Model) { self.model = model }
 
@@ -99,11 +100,11 @@ public final class Gemma3Generator {
         guard options.maxNewTokens > 0 else { return [] }
         let needed = prompt.count + options.maxNewTokens
         let c: Gemma3KVCache
-        if let existing = cache, existing.maxLength >= needed, existing.chunk == min(prefillChunk, existing.maxLength) {
+        if let existing = cache, existing.maxLength >= needed, cacheChunk == prefillChunk {
             existing.reset(); c = existing
         } else {
             c = Gemma3KVCache(configuration: model.configuration, maxLength: needed, chunk: prefillChunk)
-            cache = c
+            cache = c; cacheChunk = prefillChunk
         }
         var sampler = Gemma3Sampler(options: options)
         let clock = ContinuousClock()

@@ -1,5 +1,6 @@
 import BiomechCore
 import CBLAS
+import CGemmaKernels
 import Foundation
 import GGUF
 import NumericsEngine
@@ -75,7 +76,23 @@ public final class Gemma3Model {
         let nw = try weights.tensor("model.norm.weight", shape: [c.hiddenSize])
         finalNorm = RMSNorm(weight: Parameter(name: "model.norm.weight", value: nw, isTrainable: false),
                             epsilon: Float(c.rmsNormEpsilon), weightOffset: weights.normWeightOffset)
+        if let g = weights as? GGUFWeights, let info = try? g.file.tensor("token_embd.weight"), info.type == .q8_0,
+           info.rowCount == c.vocabularySize, info.rowLength == c.hiddenSize {
+            quantizedHead = QuantizedHead(file: g.file, info: info)
+        }
     }
+
+    /// The file's Q8_0 token embedding, used for single-row LM-head products (decoding):
+    /// a quarter of the Float32 table's memory traffic, the same values (every Q8_0 value
+    /// `d·q` is exact in Float32; only the summation order differs).
+    struct QuantizedHead {
+        let file: GGUFFile
+        let info: GGUFTensorInfo
+    }
+    private var quantizedHead: QuantizedHead?
+    /// Whether single-row logits use the file's Q8_0 embedding when there is one (the base
+    /// rows are frozen, so it stays equal to the Float32 table; added rows use the table).
+    public var usesQuantizedHead = true
 
     /// The embedding multiplier: `√hidden` rounded to Float32, as transformers computes it
     /// (a float32 tensor made from the Python float).
@@ -251,6 +268,20 @@ public final class Gemma3Model {
             (g.data + i * d).update(from: hs.data + r * d, count: d)
         }
         let out = Tensor.reuse(logitBuffer, shape: [n, v]); logitBuffer = out
+        if n == 1, usesQuantizedHead, let q = quantizedHead {
+            let base = q.info.rowCount, x = g.data, y = out.data
+            q.file.withRawBytes(of: q.info) { raw in
+                let blocks = raw.baseAddress!
+                Threads.parallelFor(base, minPerThread: 16_384) { r in
+                    gemma_q8_0_matvec(blocks, Int64(r.lowerBound), Int64(r.upperBound), Int64(d), x, y + r.lowerBound)
+                }
+            }
+            if v > base {
+                Self.lmHead(hidden: x, rows: 1, table: embeddingWeight.value.data + base * d, vocabulary: v - base,
+                            width: d, into: y + base)
+            }
+            return out
+        }
         Self.lmHead(hidden: g.data, rows: n, table: embeddingWeight.value.data, vocabulary: v, width: d, into: out.data)
         return out
     }

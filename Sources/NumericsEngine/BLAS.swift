@@ -17,6 +17,17 @@ public enum BLAS {
                             b: UnsafePointer<Float>, ldb: Int,
                             beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
         if m == 0 || n == 0 { return }
+        if m == 1 && k > 0 {
+            // One row (a decoding step): a matrix–vector product, which streams B once
+            // instead of packing it as sgemm does.
+            let incA = Int32(transA ? lda : 1)
+            if transB {  // B is n×k: c = B · a
+                cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(n), Int32(k), alpha, b, Int32(ldb), a, incA, beta, c, 1)
+            } else {     // B is k×n: c = Bᵀ · a
+                cblas_sgemv(CblasRowMajor, CblasTrans, Int32(k), Int32(n), alpha, b, Int32(ldb), a, incA, beta, c, 1)
+            }
+            return
+        }
         if k == 0 {
             // BLAS would only scale C; keep the semantics explicit.
             for r in 0..<m { let row = c + r * ldc; for j in 0..<n { row[j] = beta == 0 ? 0 : row[j] * beta } }

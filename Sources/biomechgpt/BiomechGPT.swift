@@ -17,6 +17,9 @@ struct BiomechGPT: ParsableCommand {
             BenchCommand.self,
             TasksCommand.self,
             ReportCommand.self,
+            GenerateCommand.self,
+            ModelCommand.self,
+            AdapterCommand.self,
         ])
 }
 

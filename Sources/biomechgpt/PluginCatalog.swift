@@ -1,6 +1,7 @@
 import BiomechCore
 import ChanceBaseline
 import ClassificationTask
+import Gemma3Backbone
 import LoRAAdapter
 import QLoRAAdapter
 import RegressionTask
@@ -17,6 +18,8 @@ enum PluginCatalog {
         registry.register(RegressionTask.descriptor) { try RegressionTask.make($0) }
         registry.register(TokenHistogramBoosting.descriptor) { try TokenHistogramBoosting.make($0) }
         registry.register(ChanceBaseline.descriptor) { try ChanceBaseline.make($0) }
+        // Backbones.
+        registry.register(Gemma3LanguageBackbone.descriptor) { try Gemma3LanguageBackbone.make($0) }
         // Adapters.
         registry.register(LoRAAdapter.descriptor) { try LoRAAdapter.make($0) }
         registry.register(QLoRAAdapter.descriptor) { try QLoRAAdapter.make($0) }
