@@ -76,6 +76,7 @@ let package = Package(
                 "MotionData", "CohortSimulator", "BiomechModelRepresentation", "JointAnglesRepresentation",
                 "Gemma3Backbone",
                 "VQVAETokenizer",
+                "LoRAAdapter", "QLoRAAdapter", "FineTuning",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/biomechgpt"),
@@ -101,6 +102,21 @@ let package = Package(
         .testTarget(name: "VQVAETokenizerTests", dependencies: ["VQVAETokenizer", "NumericsEngine", "BiomechCore"],
                     path: "Tests/VQVAETokenizerTests", resources: [.copy("Fixtures")]),
         // MARK: End of VQ-VAE motion tokenizer
+        // MARK: Adapters and fine-tuning (LoRA, QLoRA, PEFT files, the trainer)
+        .target(name: "LoRAAdapter", dependencies: ["BiomechCore", "NumericsEngine"], path: "Plugins/LoRAAdapter"),
+        .target(name: "QLoRAAdapter", dependencies: ["BiomechCore", "NumericsEngine", "LoRAAdapter", "GGUF"],
+                path: "Plugins/QLoRAAdapter"),
+        .target(name: "FineTuning",
+                dependencies: ["BiomechCore", "BiomechRecipes", "NumericsEngine", "ClinicalTasks", "LoRAAdapter"],
+                path: "Sources/FineTuning"),
+        .testTarget(name: "AdapterTests",
+                    dependencies: ["LoRAAdapter", "QLoRAAdapter", "NumericsEngine", "GGUF", "BiomechCore"],
+                    path: "Tests/AdapterTests"),
+        .testTarget(name: "FineTuningTests",
+                    dependencies: ["FineTuning", "LoRAAdapter", "QLoRAAdapter", "NumericsEngine", "ClinicalTasks",
+                                   "BiomechRecipes", "BiomechCore", "Gemma3Backbone", "GGUF"],
+                    path: "Tests/FineTuningTests"),
+        // MARK: End of adapters and fine-tuning
 
         // MARK: Tests
         .testTarget(name: "BiomechCoreTests", dependencies: ["BiomechCore"], path: "Tests/BiomechCoreTests"),

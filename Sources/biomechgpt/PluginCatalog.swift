@@ -4,6 +4,8 @@ import ChanceBaseline
 import ClassificationTask
 import Gemma3Backbone
 import JointAnglesRepresentation
+import LoRAAdapter
+import QLoRAAdapter
 import RegressionTask
 import TokenHistogramBoosting
 import VQVAETokenizer
@@ -25,6 +27,9 @@ enum PluginCatalog {
         registry.register(ChanceBaseline.descriptor) { try ChanceBaseline.make($0) }
         // Backbones.
         registry.register(Gemma3LanguageBackbone.descriptor) { try Gemma3LanguageBackbone.make($0) }
+        // Adapters.
+        registry.register(LoRAAdapter.descriptor) { try LoRAAdapter.make($0) }
+        registry.register(QLoRAAdapter.descriptor) { try QLoRAAdapter.make($0) }
         return registry
     }()
 }

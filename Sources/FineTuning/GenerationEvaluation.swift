@@ -1,0 +1,66 @@
+import BiomechCore
+import ClinicalTasks
+import Foundation
+import LoRAAdapter
+
+/// Evaluation by generation: the backbone answers each QA record's prompt greedily, each
+/// task's head parses the answer, and the results are `PredictionRecord`s (model
+/// `biomechgpt`), the format `Scoring` and the reports read for every model.
+public enum GenerationEvaluation {
+    /// The text of a generated answer: decoded, cut at `<end_of_turn>` / `<eos>`, trimmed.
+    public static func answerText(_ ids: [Int], tokenizer: any TextTokenizer) -> String {
+        var text = tokenizer.decode(ids)
+        for stop in ["<end_of_turn>", "<eos>"] {
+            if let r = text.range(of: stop) { text = String(text[..<r.lowerBound]) }
+        }
+        return text.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// Greedy answers for `records`. Records of tasks missing from `tasks` are an error.
+    /// `maxQuestionsPerTask` (0 = all) keeps the first N records of each task.
+    /// Dropout of `adapter` (if given) is switched off for the duration.
+    public static func predict(records: [QARecord], tasks: [String: any TaskHead], backbone: any LanguageBackbone,
+                               adapter: LoRAAdapter? = nil, maxNewTokens: Int = 16, maxQuestionsPerTask: Int = 0,
+                               model: String = "biomechgpt", repetition: Int = 0,
+                               progress: ProgressLog = .silent()) throws -> [PredictionRecord] {
+        var selected: [QARecord] = []
+        var perTask: [String: Int] = [:]
+        for r in records {
+            guard tasks[r.task] != nil else {
+                throw InputError(field: r.id, "QA record of unknown task '\(r.task)'", allowed: tasks.keys.sorted())
+            }
+            let n = perTask[r.task, default: 0]
+            if maxQuestionsPerTask > 0 && n >= maxQuestionsPerTask { continue }
+            perTask[r.task] = n + 1
+            selected.append(r)
+        }
+        let wasTraining = adapter?.isTraining
+        adapter?.isTraining = false
+        defer { if let wasTraining { adapter?.isTraining = wasTraining } }
+        let tokenizer = backbone.textTokenizer
+        let options = GenerationOptions(maxNewTokens: maxNewTokens, temperature: 0)
+        var out: [PredictionRecord] = []
+        for (i, r) in selected.enumerated() {
+            let prompt = tokenizer.encode(r.prompt, addBOS: false)
+            let ids = try backbone.generate(BackboneInput(tokens: prompt), options: options) { _ in true }
+            let answer = answerText(ids, tokenizer: tokenizer)
+            let prediction = tasks[r.task]!.parse(answer: answer)
+            out.append(PredictionRecord(task: r.task, trialID: r.trialID, participantID: r.participantID, split: r.split,
+                                        model: model, repetition: repetition, target: r.target, prediction: prediction,
+                                        rawAnswer: answer))
+            progress.step(i + 1, of: selected.count, [("parsed", Double(out.filter { $0.prediction != nil }.count) / Double(out.count))])
+        }
+        return out
+    }
+
+    /// `predict` then write the predictions JSON Lines file.
+    @discardableResult
+    public static func evaluate(records: [QARecord], tasks: [String: any TaskHead], backbone: any LanguageBackbone,
+                                adapter: LoRAAdapter? = nil, maxNewTokens: Int = 16, maxQuestionsPerTask: Int = 0,
+                                repetition: Int = 0, output: URL, progress: ProgressLog = .silent()) throws -> [PredictionRecord] {
+        let p = try predict(records: records, tasks: tasks, backbone: backbone, adapter: adapter, maxNewTokens: maxNewTokens,
+                            maxQuestionsPerTask: maxQuestionsPerTask, repetition: repetition, progress: progress)
+        try PredictionsFile.write(p, to: output)
+        return p
+    }
+}

@@ -1,0 +1,93 @@
+import BiomechCore
+import ClinicalTasks
+import Foundation
+
+/// One tokenized training example.
+public struct TrainingSample: Sendable, Equatable {
+    public var id: String
+    public var tokens: [Int]
+    /// Whether each token is a prediction target.
+    public var lossMask: [Bool]
+    /// Tokens of the prompt (the rest is the answer and its end of turn).
+    public var promptLength: Int
+}
+
+/// What tokenization did to a QA set.
+public struct SamplePreparationReport: Sendable, Codable, Equatable {
+    public var records = 0
+    public var kept = 0
+    /// Samples whose motion span was shortened (its middle removed) to fit `max_length`.
+    public var truncated = 0
+    /// Samples dropped because even the shortest motion span left them too long.
+    public var dropped = 0
+    public var droppedIDs: [String] = []
+    public var longestTokens = 0
+    public var totalTokens = 0
+}
+
+/// Tokenizes QA records for supervised fine-tuning.
+///
+/// A sample is `prompt` (the chat-rendered question with the model turn opened, beginning
+/// with the literal `<bos>`) followed by the answer and `<end_of_turn>\n` (the rest of the
+/// record's `text`). Prompt and completion are tokenized separately and concatenated, so
+/// the boundary is exact.
+///
+/// Loss mask: every token after the first when `lossOnPrompt` (the paper's setting),
+/// otherwise only the completion's tokens.
+///
+/// Truncation to `maxLength` never cuts the answer: when a sample is too long, tokens are
+/// removed from the middle of its motion span (between `<motion_start>` and `<motion_end>`,
+/// both kept, and at least one motion token on each side kept); if that cannot make it
+/// fit — no motion span, or a completion that alone is too long — the sample is dropped
+/// and counted.
+public struct SamplePreparer {
+    public var tokenizer: any TextTokenizer
+    public var maxLength: Int
+    public var lossOnPrompt: Bool
+
+    public init(tokenizer: any TextTokenizer, maxLength: Int, lossOnPrompt: Bool) {
+        self.tokenizer = tokenizer; self.maxLength = maxLength; self.lossOnPrompt = lossOnPrompt
+    }
+
+    public func prepare(_ records: [QARecord]) -> (samples: [TrainingSample], report: SamplePreparationReport) {
+        var report = SamplePreparationReport()
+        report.records = records.count
+        var out: [TrainingSample] = []
+        let start = tokenizer.id(ofPiece: MotionText.start), end = tokenizer.id(ofPiece: MotionText.end)
+        for r in records {
+            var prompt = tokenizer.encode(r.prompt, addBOS: false)
+            let completionText = r.text.hasPrefix(r.prompt) ? String(r.text.dropFirst(r.prompt.count)) : r.answer + "<end_of_turn>\n"
+            let completion = tokenizer.encode(completionText, addBOS: false)
+            let excess = prompt.count + completion.count - maxLength
+            if excess > 0 {
+                guard Self.cutMotionMiddle(&prompt, excess: excess, start: start, end: end) else {
+                    report.dropped += 1; report.droppedIDs.append(r.id); continue
+                }
+                report.truncated += 1
+            }
+            let tokens = prompt + completion
+            var mask = [Bool](repeating: lossOnPrompt, count: tokens.count)
+            for i in prompt.count..<tokens.count { mask[i] = true }
+            if !mask.isEmpty { mask[0] = false }
+            out.append(TrainingSample(id: r.id, tokens: tokens, lossMask: mask, promptLength: prompt.count))
+            report.kept += 1
+            report.longestTokens = max(report.longestTokens, tokens.count)
+            report.totalTokens += tokens.count
+        }
+        return (out, report)
+    }
+
+    /// Removes `excess` tokens from the middle of the first motion span of `tokens`.
+    /// Returns false (leaving `tokens` unchanged) when the span is too short or absent.
+    static func cutMotionMiddle(_ tokens: inout [Int], excess: Int, start: Int?, end: Int?) -> Bool {
+        guard let start, let end, let s = tokens.firstIndex(of: start),
+              let e = tokens[(s + 1)...].firstIndex(of: end) else { return false }
+        let interior = e - s - 1
+        guard interior - excess >= 2 else { return false }
+        let keep = interior - excess
+        let head = (keep + 1) / 2, tail = keep - head
+        let removeFrom = s + 1 + head, removeTo = e - tail
+        tokens.removeSubrange(removeFrom..<removeTo)
+        return true
+    }
+}
