@@ -32,7 +32,8 @@ let package = Package(
 
         // MARK: Pipeline: run directories and the stage runner.
         .target(name: "BiomechPipeline",
-                dependencies: ["BiomechCore", "BiomechRecipes", "MotionData", "CohortSimulator", "ClinicalTasks"],
+                dependencies: ["BiomechCore", "BiomechRecipes", "MotionData", "CohortSimulator", "ClinicalTasks",
+                               "NumericsEngine", "FineTuning", "LoRAAdapter", "QLoRAAdapter"],
                 path: "Sources/BiomechPipeline"),
         // MARK: Clinical tasks: task YAML, QA builder, answer parsing,
         // metrics, predictions and reports; the YAML-configured task heads; the baselines.

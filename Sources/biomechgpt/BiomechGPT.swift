@@ -21,6 +21,7 @@ struct BiomechGPT: ParsableCommand {
             DataCommand.self,
             GenerateCommand.self,
             ModelCommand.self,
+            AskCommand.self,
             AdapterCommand.self,
         ])
 }

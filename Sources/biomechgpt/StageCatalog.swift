@@ -12,6 +12,8 @@ enum StageCatalog {
         .encode: EncodeStage(),
         .baselines: BaselinesStage(),
         .qa: QAStage(chatTemplate: backboneChatTemplate),
+        .finetune: FineTuneStage(),
+        .evaluate: EvaluateStage(),
         .report: ReportStage(),
     ])
 

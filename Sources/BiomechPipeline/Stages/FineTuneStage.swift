@@ -1,0 +1,108 @@
+import BiomechCore
+import BiomechRecipes
+import ClinicalTasks
+import FineTuning
+import Foundation
+import LoRAAdapter
+import NumericsEngine
+import QLoRAAdapter
+
+/// `finetune`: adds the motion tokens to the backbone's vocabulary, attaches the adapter
+/// and fine-tunes on the training QA pairs, once per repeat (seeds seed, seed+1, …), into
+/// artifacts/finetune/r<k>/. Resumable from the newest checkpoint of each repeat.
+public struct FineTuneStage: StageExecutor {
+    public init() {}
+
+    public func run(_ context: RunContext) throws -> [String: String] {
+        let d = context.directory
+        let records = try RunArtifacts.qaRecords(d)
+        let train = records.filter { $0.split == .train }
+        let validation = records.filter { $0.split == .validation }
+        var summary: [String: String] = ["train_records": "\(train.count)"]
+        for repetition in 0..<context.recipe.repeats {
+            let model = try AdaptedBackbone.build(context, repetition: repetition)
+            var options = FineTuningOptions(context.recipe.training, seed: context.seed &+ UInt64(repetition))
+            options.keepCheckpoints = 2
+            let tuner = FineTuner(model: model.trainable, adapter: model.lora, tokenizer: model.backbone.textTokenizer,
+                                  options: options, outputDirectory: RunArtifacts.fineTuneDirectory(d, repetition: repetition),
+                                  progress: context.progress("finetune-r\(repetition)"))
+            let result = try tuner.train(train, validation: validation, resume: true)
+            summary["r\(repetition)_steps"] = "\(result.completedSteps)/\(result.totalSteps)"
+            if let loss = result.finalTrainingLoss { summary["r\(repetition)_train_loss"] = String(format: "%.4f", loss) }
+            if let loss = result.finalValidationLoss { summary["r\(repetition)_validation_loss"] = String(format: "%.4f", loss) }
+        }
+        return summary
+    }
+}
+
+/// `evaluate`: for each repeat, loads the fine-tuned adapter, answers the QA records of the
+/// recipe's evaluation splits greedily, parses each answer with its task, and writes
+/// predictions/biomechgpt-r<k>.jsonl.
+public struct EvaluateStage: StageExecutor {
+    public init() {}
+
+    public func run(_ context: RunContext) throws -> [String: String] {
+        let d = context.directory
+        let splits = Set(context.recipe.evaluation.splits.map { SplitSide(rawValue: $0.rawValue)! })
+        let records = try RunArtifacts.qaRecords(d).filter { splits.contains($0.split) }
+        let heads = Dictionary(uniqueKeysWithValues: try RunArtifacts.tasks(context).heads.map { ($0.id, $0) })
+        var summary: [String: String] = [:]
+        for repetition in 0..<context.recipe.repeats {
+            let model = try AdaptedBackbone.build(context, repetition: repetition)
+            try model.adapter.load(from: RunArtifacts.fineTuneDirectory(d, repetition: repetition).appendingPathComponent("adapter"))
+            var predictions: [PredictionRecord] = []
+            // Cap per task and split, so training-data evaluation stays bounded.
+            for split in SplitSide.allCases where splits.contains(split) {
+                predictions += try GenerationEvaluation.predict(
+                    records: records.filter { $0.split == split }, tasks: heads, backbone: model.backbone, adapter: model.lora,
+                    maxNewTokens: context.recipe.evaluation.maxNewTokens,
+                    maxQuestionsPerTask: context.recipe.evaluation.maxQuestionsPerTask,
+                    repetition: repetition, progress: context.progress("evaluate-r\(repetition)-\(split.rawValue)"))
+            }
+            try PredictionsFile.write(predictions, to: RunArtifacts.predictionsDirectory(d)
+                .appendingPathComponent("biomechgpt-r\(repetition).jsonl"))
+            let parsed = predictions.filter { $0.prediction != nil }.count
+            summary["r\(repetition)"] = "\(predictions.count) answers, \(parsed) parsed"
+        }
+        return summary
+    }
+}
+
+/// The backbone with the motion tokens added and the adapter attached, as the recipe
+/// configures them; shared by fine-tuning, evaluation and `ask`.
+public struct AdaptedBackbone {
+    public let backbone: any LanguageBackbone
+    public let trainable: any TrainableLanguageModel
+    public let adapter: any Adapter
+    public let lora: LoRAAdapter
+
+    public static func build(_ context: RunContext, repetition: Int) throws -> AdaptedBackbone {
+        let recipe = context.recipe
+        let file = context.directory.recipeFile.path
+        guard let backboneSpec = recipe.backbone, let adapterSpec = recipe.adapter else {
+            throw InputError(file: file, field: "backbone", "fine-tuning needs a 'backbone' and an 'adapter' section")
+        }
+        let backbone: any LanguageBackbone = try context.registry.make(.backbone, backboneSpec)
+        guard let trainable = backbone as? any TrainableLanguageModel else {
+            throw InputError(file: file, field: "backbone.id", "backbone '\(backboneSpec.id)' cannot be fine-tuned (it has no training step)")
+        }
+        let (_, tokenizer) = try RunArtifacts.fittedModels(context)
+        guard tokenizer.kind == .discrete else {
+            throw InputError(file: file, field: "tokenizer.id", "fine-tuning with continuous motion vectors is not available in this build")
+        }
+        _ = try backbone.extendVocabulary(with: MotionText.vocabularyPieces(codebookSize: tokenizer.codebookSize))
+        // Each repeat gets its own adapter initialisation and dropout stream.
+        var spec = adapterSpec
+        if spec.section["seed"] == nil, var entries = spec.section.entries {
+            entries.append(.init(key: "seed", keyLocation: nil, value: ConfigValue(.scalar("\(context.seed &+ UInt64(repetition))", quoted: false))))
+            spec.section = ConfigValue(.mapping(entries), at: spec.section.location)
+        }
+        let adapter: any Adapter = try context.registry.make(.adapter, spec)
+        try adapter.attach(to: backbone)
+        let lora: LoRAAdapter
+        if let plain = adapter as? LoRAAdapter { lora = plain } else if let quantized = adapter as? QLoRAAdapter { lora = quantized.lora } else {
+            throw InputError(file: file, field: "adapter.id", "adapter '\(adapterSpec.id)' is not a LoRA adapter")
+        }
+        return AdaptedBackbone(backbone: backbone, trainable: trainable, adapter: adapter, lora: lora)
+    }
+}

@@ -1,0 +1,100 @@
+import ArgumentParser
+import BiomechCore
+import BiomechPipeline
+import BiomechRecipes
+import ClinicalTasks
+import FineTuning
+import Foundation
+import MotionData
+
+/// `biomechgpt ask --run RUN --motion FILE "question"`: the fine-tuned model of a run
+/// answers a question about one recording in any importable format.
+struct AskCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ask",
+        abstract: "Ask a fine-tuned run a question about one recording.",
+        discussion: """
+            The recording is imported (format from its extension, or --format), turned into motion \
+            tokens with the run's representation and tokenizer, and placed where the question says \
+            <motion> (or after the question). The run's backbone with its fine-tuned adapter answers.
+            """)
+
+    @Option(name: .customLong("run"), help: "A run directory that completed the finetune stage.") var runDirectory: String
+    @Option(help: "The recording: .mot/.sto, .npz, .bvh, .csv, a UI-PRMD file, or an HDF5 data set (with --trial).")
+    var motion: String
+    @Option(help: "Import format (default: from the file's extension).") var format: String?
+    @Option(help: "Trial id when --motion is an HDF5 data set (default: its first trial).") var trial: String?
+    @Option(name: .customLong("repeat"), help: "Which repeated training run's adapter to use.") var repetition = 0
+    @Option(name: .customLong("max-tokens"), help: "Most tokens to generate.") var maxTokens = 32
+    @Argument(help: "The question; <motion> marks where the recording goes.") var question: String
+
+    func run() throws {
+        try reportingErrors {
+            let directory = try RunDirectory.open(runDirectory)
+            let loaded = try RecipeLoader.load(directory.recipeFile.path)
+            let context = RunContext(recipe: loaded.recipe, directory: directory, registry: PluginCatalog.registry)
+            let recording = try loadRecording()
+            let (representation, tokenizer) = try RunArtifacts.fittedModels(context)
+            let encoding = try tokenizer.encode(try representation.features(of: recording))
+            let motionText = MotionText.render(encoding)
+            let text = question.contains("<motion>") ? question.replacingOccurrences(of: "<motion>", with: motionText)
+                                                     : question + " " + motionText
+            let adapterDirectory = RunArtifacts.fineTuneDirectory(directory, repetition: repetition).appendingPathComponent("adapter")
+            guard FileManager.default.fileExists(atPath: adapterDirectory.path) else {
+                throw InputError(file: adapterDirectory.path, "no fine-tuned adapter here; run the 'finetune' stage of this run first")
+            }
+            let model = try AdaptedBackbone.build(context, repetition: repetition)
+            try model.adapter.load(from: adapterDirectory)
+            model.lora.isTraining = false
+            let prompt = model.backbone.chatPrompt([ChatTurn(.user, text)], openModelTurn: true)
+            let tokens = model.backbone.textTokenizer.encode(prompt, addBOS: false)
+            var generated: [Int] = []
+            var printed = ""
+            _ = try model.backbone.generate(BackboneInput(tokens: tokens), options: GenerationOptions(maxNewTokens: maxTokens)) { id in
+                generated.append(id)
+                let answer = GenerationEvaluation.answerText(generated, tokenizer: model.backbone.textTokenizer)
+                let piece = answer.hasPrefix(printed) ? String(answer.dropFirst(printed.count)) : "\n" + answer
+                FileHandle.standardOutput.write(Data(piece.utf8))
+                printed = answer
+                return true
+            }
+            print()
+        }
+    }
+
+    /// The recording as one trial.
+    private func loadRecording() throws -> Trial {
+        let url = URL(fileURLWithPath: motion)
+        guard FileManager.default.fileExists(atPath: url.path) else { throw InputError(file: motion, "no such file") }
+        let name = url.lastPathComponent.lowercased()
+        if format == nil, name.hasSuffix(".h5") || name.hasSuffix(".hdf5") {
+            let dataset = try HDF5Store.read(url)
+            if let trial {
+                guard let found = dataset.trials.first(where: { $0.id == trial }) else {
+                    throw InputError(file: motion, field: "--trial", "no trial '\(trial)' in this data set")
+                }
+                return found
+            }
+            guard let first = dataset.trials.first else { throw InputError(file: motion, "the data set has no trials") }
+            return first
+        }
+        let chosen: ImportFormat
+        if let format {
+            guard let f = ImportFormat(rawValue: format) else {
+                throw InputError(field: "--format", "unknown format '\(format)'", allowed: ImportFormat.allCases.map(\.rawValue))
+            }
+            chosen = f
+        } else if name.hasSuffix(".mot") || name.hasSuffix(".sto") { chosen = .opensim
+        } else if name.hasSuffix(".npz") { chosen = .npz
+        } else if name.hasSuffix(".bvh") { chosen = .bvh
+        } else if name.hasSuffix(".csv") || name.hasSuffix(".csv.gz") { chosen = .csv
+        } else if name.contains("_angles") { chosen = .uiPRMD
+        } else {
+            throw InputError(file: motion, field: "--format", "cannot tell the format from the file name",
+                             allowed: ImportFormat.allCases.map(\.rawValue))
+        }
+        let dataset = try Importers.importFiles(format: chosen, inputs: [url])
+        guard let first = dataset.trials.first else { throw InputError(file: motion, "no trial in this file") }
+        return first
+    }
+}
