@@ -147,7 +147,7 @@ public struct TokenizerEvaluation: Codable, Sendable {
 
     /// A readable summary.
     public var text: String {
-        var s = String(format: "%d trials (%d frames) of %d held-out participants\n", trials, frames, participants.count)
+        var s = String(format: "%d trials (%d frames) of %d participants\n", trials, frames, participants.count)
         s += String(format: "mean joint RMSE %.2f°  (median %.2f°, pooled %.2f°; normalised %.4f) over %d moving angle channels\n",
                     meanJointRMSE, medianJointRMSE, pooledRMSE, normalizedRMSE, channels.filter { $0.unit == "deg" }.count - constantChannels.count)
         s += String(format: "mean joint RMSE away from >45° one-frame jumps: %.2f°\n", meanJointRMSEAwayFromJumps)
