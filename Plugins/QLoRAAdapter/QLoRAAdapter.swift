@@ -95,13 +95,18 @@ public final class QLoRAAdapter: Adapter {
 
     public let configuration: QLoRAConfiguration
     public let lora: LoRAAdapter
+    /// The tile buffer all quantized projections share.
+    public let scratch: TileScratch
 
     public init(configuration: QLoRAConfiguration = .init()) {
         self.configuration = configuration
         let c = configuration
         let source = GGUFSource(path: c.ggufPath)
+        let scratch = TileScratch()
+        self.scratch = scratch
         lora = LoRAAdapter(configuration: c.lora) { name, existing, model in
-            try QLoRAAdapter.quantizedBase(name: name, existing: existing, model: model, configuration: c, gguf: source)
+            try QLoRAAdapter.quantizedBase(name: name, existing: existing, model: model, configuration: c, gguf: source,
+                                           scratch: scratch)
         }
         lora.extraConfig = ["quantization": c.quantization.rawValue, "block_size": String(c.blockSize),
                             "double_quantization": String(c.doubleQuantization)]
@@ -109,7 +114,8 @@ public final class QLoRAAdapter: Adapter {
 
     /// The quantized replacement of one projection.
     static func quantizedBase(name: String, existing: any Projection, model: any AdaptableModel,
-                              configuration c: QLoRAConfiguration, gguf: GGUFSource) throws -> any Projection {
+                              configuration c: QLoRAConfiguration, gguf: GGUFSource,
+                              scratch: TileScratch) throws -> any Projection {
         switch c.quantization {
         case .gguf:
             let backed = model as? any GGUFBackedModel
@@ -125,7 +131,7 @@ public final class QLoRAAdapter: Adapter {
                 throw InputError(file: file.path, field: tensor,
                                  "GGUF weight is \(weight.rows)×\(weight.columns), the projection is \(existing.outFeatures)×\(existing.inFeatures)")
             }
-            return QuantizedProjection(name: name, weight: weight)
+            return QuantizedProjection(name: name, weight: weight, scratch: scratch)
         case .nf4:
             if let q = existing as? QuantizedProjection, let nf4 = q.weight as? NF4Weight,
                nf4.blockSize == c.blockSize, nf4.doubleQuantized == c.doubleQuantization {
@@ -136,7 +142,7 @@ public final class QLoRAAdapter: Adapter {
             }
             let weight = NF4Weight(quantizing: linear.weight.value, blockSize: c.blockSize,
                                    doubleQuantization: c.doubleQuantization)
-            return QuantizedProjection(name: name, weight: weight)
+            return QuantizedProjection(name: name, weight: weight, scratch: scratch)
         }
     }
 
@@ -148,8 +154,8 @@ public final class QLoRAAdapter: Adapter {
     public func save(to directory: URL) throws { try lora.save(to: directory) }
     public func load(from directory: URL) throws { try lora.load(from: directory) }
 
-    /// Bytes held by the quantized base projections.
+    /// Bytes held by the quantized base projections (codes and scales), plus the shared tile buffer.
     public var quantizedBytes: Int {
-        lora.projections.reduce(0) { $0 + (($1.base as? QuantizedProjection)?.storageBytes ?? 0) }
+        lora.projections.reduce(0) { $0 + (($1.base as? QuantizedProjection)?.storageBytes ?? 0) } + scratch.bytes
     }
 }

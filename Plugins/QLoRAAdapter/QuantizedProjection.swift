@@ -8,6 +8,9 @@ import NumericsEngine
 ///
 /// There is no weight gradient (the base of QLoRA is frozen). Dequantization of a tile is
 /// split over the engine's threads by rows; the products use OpenBLAS's threads.
+///
+/// The tile buffer can be shared (`TileScratch`) by all the projections of a model, which
+/// run one at a time: QLoRA gives every projection of a model the same one.
 public final class QuantizedProjection: Projection {
     public let name: String
     public let weight: any QuantizedWeight
@@ -20,23 +23,26 @@ public final class QuantizedProjection: Projection {
     private var input: Tensor?
     private var output: Tensor?
     private var gradInput: Tensor?
-    private var tile: Tensor
+    public let scratch: TileScratch
+    private var tile: Tensor { scratch.buffer }
 
     /// `tileElements` bounds the tile buffer (rows × in floats; default 256 Ki floats = 1 MiB).
-    public init(name: String, weight: any QuantizedWeight, tileElements: Int = 1 << 18) {
+    public init(name: String, weight: any QuantizedWeight, tileElements: Int = 1 << 18, scratch: TileScratch? = nil) {
         self.name = name
         self.weight = weight
         let rows = Swift.max(16, tileElements / Swift.max(1, weight.columns)) / 16 * 16
         tileRows = Swift.min(weight.rows, rows)
-        tile = Tensor(shape: [tileRows, weight.columns])
+        self.scratch = scratch ?? TileScratch()
+        self.scratch.reserve(tileRows * weight.columns)
     }
 
     public var parameters: [Parameter] { [] }
 
-    /// Bytes of the quantized weight plus the tile buffer.
-    public var storageBytes: Int { weight.storageBytes + tile.capacity * 4 }
+    /// Bytes of the quantized weight (codes and scales; the shared tile buffer not counted).
+    public var storageBytes: Int { weight.storageBytes }
 
     private func dequantizeTile(_ rows: Range<Int>) {
+        tile.resize([rows.count, weight.columns])
         let columns = weight.columns, t = tile.data, w = weight, start = rows.lowerBound
         Threads.parallelFor(rows.count, minPerThread: Swift.max(1, 16_384 / Swift.max(1, columns))) { part in
             w.dequantizeRows((start + part.lowerBound)..<(start + part.upperBound), into: t + part.lowerBound * columns)
@@ -81,6 +87,18 @@ public final class QuantizedProjection: Projection {
         }
         return dx
     }
+}
+
+/// The buffer a `QuantizedProjection` dequantizes its tiles into; one can serve every
+/// projection of a model, since a model runs its projections one at a time.
+public final class TileScratch: @unchecked Sendable {
+    public let buffer = Tensor(shape: [0])
+    public init() {}
+    /// Makes room for `elements` floats.
+    public func reserve(_ elements: Int) {
+        if buffer.capacity < elements { let shape = buffer.shape; buffer.resize([elements]); buffer.resize(shape) }
+    }
+    public var bytes: Int { buffer.capacity * 4 }
 }
 
 /// A weight kept in its GGUF blocks as loaded (Q4_K, Q5_0, Q6_K, Q8_0, …), read from the
