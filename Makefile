@@ -19,7 +19,7 @@ model:
 	bash scripts/fetch-model.sh
 
 # The README's demo: the simulated cohort through every stage of recipes/quickstart.yaml.
-demo: release
+demo: release model
 	$(BIN) run recipes/quickstart.yaml
 
 test: deps model
