@@ -43,7 +43,7 @@ public struct ParticipantSplit: Sendable, Codable, Equatable {
         return ParticipantSplit(seed: seed, train: Array(shuffled[0..<nTrain]),
                                 validation: Array(shuffled[nTrain..<(nTrain + nVal)]),
                                 test: Array(shuffled[(nTrain + nVal)...]),
-                                method: "fractions train \(train), validation \(validation), test \(testFraction)")
+                                method: String(format: "fractions train %.4g, validation %.4g, test %.4g", train, validation, testFraction))
     }
 
     public static func make(_ dataset: MotionDataset, train: Double, validation: Double, seed: UInt64) throws -> ParticipantSplit {
