@@ -114,7 +114,14 @@ struct TokenizerTests {
         for trial in training.prefix(3) {
             #expect(try u.encode(trial) == (try t.encode(trial)))
             let tokens = try t.encode(trial)
-            #expect(try u.decode(tokens, frameRate: 30) == (try t.decode(tokens, frameRate: 30)))
+            // Other suites running in parallel change the global thread count, which changes
+            // BLAS summation order in the last bits; the reloaded weights must reproduce the
+            // decoded frames to float rounding.
+            let a = try u.decode(tokens, frameRate: 30), b = try t.decode(tokens, frameRate: 30)
+            #expect(a.channelNames == b.channelNames && a.values.count == b.values.count)
+            let scale = b.values.map { abs($0) }.max() ?? 1
+            let worst = zip(a.values, b.values).map { abs($0 - $1) }.max() ?? 0
+            #expect(worst <= 1e-5 * max(scale, 1), "decoded frames differ by \(worst)")
         }
         // A missing directory or a damaged configuration is an InputError naming the file.
         #expect(throws: InputError.self) { try VQVAETokenizer().load(from: dir.appendingPathComponent("nothing")) }
