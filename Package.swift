@@ -76,7 +76,7 @@ let package = Package(
                 "ClinicalTasks", "ClassificationTask", "RegressionTask", "TokenHistogramBoosting", "ChanceBaseline",
                 "MotionData", "CohortSimulator", "BiomechModelRepresentation", "JointAnglesRepresentation",
                 "Gemma3Backbone",
-                "VQVAETokenizer",
+                "VQVAETokenizer", "ContinuousEncoder",
                 "LoRAAdapter", "QLoRAAdapter", "FineTuning",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
@@ -100,8 +100,11 @@ let package = Package(
         // MARK: VQ-VAE motion tokenizer (plugin id `vqvae`)
         .target(name: "VQVAETokenizer", dependencies: ["BiomechCore", "NumericsEngine"],
                 path: "Plugins/VQVAETokenizer"),
-        .testTarget(name: "VQVAETokenizerTests", dependencies: ["VQVAETokenizer", "NumericsEngine", "BiomechCore"],
+        .testTarget(name: "VQVAETokenizerTests", dependencies: ["VQVAETokenizer", "ContinuousEncoder", "NumericsEngine", "BiomechCore"],
                     path: "Tests/VQVAETokenizerTests", resources: [.copy("Fixtures")]),
+        // MARK: Continuous-encoder baseline (plugin id `continuous-encoder`)
+        .target(name: "ContinuousEncoder", dependencies: ["BiomechCore", "VQVAETokenizer"],
+                path: "Plugins/ContinuousEncoder"),
         // MARK: End of VQ-VAE motion tokenizer
         // MARK: Adapters and fine-tuning (LoRA, QLoRA, PEFT files, the trainer)
         .target(name: "LoRAAdapter", dependencies: ["BiomechCore", "NumericsEngine"], path: "Plugins/LoRAAdapter"),

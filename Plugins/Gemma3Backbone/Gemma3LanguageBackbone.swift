@@ -191,6 +191,49 @@ public final class Gemma3LanguageBackbone: LanguageBackbone, TrainableLanguageMo
         for s in tokens { try check(s.count) }
         return model.loss(tokens: tokens, lossMask: lossMask)
     }
+
+    public func trainingStep(tokens: [[Int]], lossMask: [[Bool]], gradScale: Float, vectors: InputVectorRows?) throws
+        -> (loss: Double, tokenCount: Int) {
+        for s in tokens { try check(s.count) }
+        return model.trainingStep(tokens: tokens, lossMask: lossMask, gradScale: gradScale,
+                                  vectors: try batchVectors(vectors, tokens: tokens))
+    }
+
+    public func evaluationLoss(tokens: [[Int]], lossMask: [[Bool]], vectors: InputVectorRows?) throws -> (loss: Double, tokenCount: Int) {
+        for s in tokens { try check(s.count) }
+        return model.loss(tokens: tokens, lossMask: lossMask, vectors: try batchVectors(vectors, tokens: tokens))
+    }
+
+    public var inputVectorGradient: Tensor? { model.inputVectorGradient }
+
+    /// RMS of the scaled embeddings of the original vocabulary (sampled every 97th row).
+    public var inputEmbeddingRMS: Float {
+        let e = model.embeddingWeight.value, d = model.hiddenSize
+        var square = 0.0, count = 0
+        for r in stride(from: 0, to: model.baseVocabularySize, by: 97) {
+            for j in 0..<d { let v = Double(e.data[r * d + j]); square += v * v }
+            count += d
+        }
+        return Float((square / Double(max(1, count))).squareRoot()) * Gemma3Model.embeddingScale(model.configuration)
+    }
+
+    /// Sequence-relative vector rows as rows of the right-padded batch the model builds.
+    private func batchVectors(_ vectors: InputVectorRows?, tokens: [[Int]]) throws -> Gemma3InputVectors? {
+        guard let vectors, vectors.count > 0 else { return nil }
+        guard vectors.values.lastDimension == model.hiddenSize else {
+            throw InputError(field: "vectors", "input vectors have width \(vectors.values.lastDimension); the model's hidden size is \(model.hiddenSize)")
+        }
+        let length = tokens.map(\.count).max() ?? 0
+        var rows: [Int] = []
+        rows.reserveCapacity(vectors.count)
+        for (b, i) in zip(vectors.sequences, vectors.indices) {
+            guard b >= 0, b < tokens.count, i >= 0, i < tokens[b].count else {
+                throw InputError(field: "vectors", "vector for token \(i) of sequence \(b) is outside the batch")
+            }
+            rows.append(b * length + i)
+        }
+        return Gemma3InputVectors(rows: rows, values: vectors.values)
+    }
 }
 
 extension Gemma3Configuration {

@@ -50,13 +50,35 @@ public struct BoostingHyperParameters: Sendable, Codable, Equatable {
 
 /// Each trial's normalised histogram of motion tokens: counts of each token id divided by
 /// the number of tokens, one column per codebook entry.
+///
+/// Continuous encodings have no histogram; for them the features are the per-dimension mean
+/// and standard deviation over the trial's steps (`2 × width` columns: means, then standard
+/// deviations), the order-free summary that plays the histogram's part, so a recipe that
+/// swaps the tokenizer keeps its boosting baseline.
 public enum TokenHistogram {
+    /// The feature width for `encodings`: `codebookSize` for tokens, `2 × width` for vectors.
+    public static func width(_ encodings: [MotionEncoding], codebookSize: Int) -> Int {
+        if case .vectors(_, let w, _)? = encodings.first { return 2 * w }
+        return codebookSize
+    }
+
     public static func features(_ encodings: [MotionEncoding], codebookSize: Int) throws -> [Float] {
         var values = [Float](repeating: 0, count: encodings.count * codebookSize)
         for (row, encoding) in encodings.enumerated() {
             guard case .tokens(let tokens) = encoding else {
-                throw InputError(field: "token-histogram-boosting",
-                                 "needs discrete motion tokens; this tokenizer produces continuous vectors")
+                guard case .vectors(let count, let w, let v) = encoding, 2 * w == codebookSize else {
+                    throw InputError(field: "token-histogram-boosting",
+                                     "encodings mix tokens and vectors, or vectors of another width than the \(codebookSize / 2) fitted")
+                }
+                guard count > 0 else { continue }
+                for j in 0..<w {
+                    var sum = 0.0, square = 0.0
+                    for t in 0..<count { let x = Double(v[t * w + j]); sum += x; square += x * x }
+                    let mean = sum / Double(count)
+                    values[row * codebookSize + j] = Float(mean)
+                    values[row * codebookSize + w + j] = Float(max(0, square / Double(count) - mean * mean).squareRoot())
+                }
+                continue
             }
             guard !tokens.isEmpty else { continue }
             let weight = 1 / Float(tokens.count)
@@ -201,6 +223,7 @@ public final class TokenHistogramBoosting: BaselinePredictor {
         kind = task.kind
         let maxToken = encodings.reduce(-1) { m, e in if case .tokens(let t) = e { return max(m, t.max() ?? -1) } else { return m } }
         width = configuration.codebookSize > 0 ? configuration.codebookSize : max(1, maxToken + 1)
+        width = TokenHistogram.width(encodings, codebookSize: width)
         let features = try TokenHistogram.features(encodings, codebookSize: width)
         var labels: [Float]
         switch kind {

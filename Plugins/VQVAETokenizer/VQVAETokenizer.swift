@@ -216,6 +216,42 @@ public final class VQVAETokenizer: Tokenizer {
         return .tokens(network.quantizer.indices)
     }
 
+    /// The encoder's output before quantization: `steps` rows of `codebook_dim` values, one
+    /// per `downsampling` frames (the same length policy as `encode`). What the
+    /// continuous-encoder baseline feeds the language model.
+    public func encodeContinuous(_ features: FeatureMatrix) throws -> MotionEncoding {
+        let network = try requireNetwork()
+        try check(features)
+        guard features.frameCount >= 1 else { throw InputError(field: "frames", "cannot encode a trial with no frames") }
+        let (x, s) = pack(features)
+        let z = network.encode(x, s)  // [codebookDim, steps], channel-major
+        let d = configuration.codebookDim, steps = z.count / d
+        var values = [Float](repeating: 0, count: steps * d)
+        for c in 0..<d { for t in 0..<steps { values[t * d + c] = z.data[c * steps + t] } }
+        return .vectors(count: steps, width: d, values: values)
+    }
+
+    /// Decodes continuous encoder vectors (no quantization) to `downsampling × steps` frames.
+    public func decodeContinuous(_ encoding: MotionEncoding, frameRate: Double) throws -> FeatureMatrix {
+        let network = try requireNetwork()
+        guard case .vectors(let steps, let d, let values) = encoding else {
+            throw InputError(field: "encoding", "expected continuous vectors, got discrete tokens")
+        }
+        guard d == configuration.codebookDim, steps > 0, values.count == steps * d else {
+            throw InputError(field: "encoding", "expected vectors of width \(configuration.codebookDim), got \(steps) of width \(d)")
+        }
+        let z = Tensor(shape: [d, steps])
+        for c in 0..<d { for t in 0..<steps { z.data[c * steps + t] = values[t * d + c] } }
+        return features(fromDecoded: network.decode(z, PackedShape(channels: d, batch: 1, time: steps)), steps: steps, frameRate: frameRate)
+    }
+
+    private func features(fromDecoded y: Tensor, steps: Int, frameRate: Double) -> FeatureMatrix {
+        let frames = steps * configuration.downsampling, c = channelNames.count
+        var values = [Float](repeating: 0, count: frames * c)
+        for ch in 0..<c { for t in 0..<frames { values[t * c + ch] = y.data[ch * frames + t] } }
+        return FeatureMatrix(channelNames: channelNames, observed: observed, frameRate: frameRate, values: values)
+    }
+
     public func decode(_ encoding: MotionEncoding, frameRate: Double) throws -> FeatureMatrix {
         let network = try requireNetwork()
         guard case .tokens(let tokens) = encoding else {
@@ -227,10 +263,7 @@ public final class VQVAETokenizer: Tokenizer {
         }
         let z = network.quantizer.lookup(tokens)
         let y = network.decode(z, PackedShape(channels: configuration.codebookDim, batch: 1, time: tokens.count))
-        let frames = tokens.count * configuration.downsampling, c = channelNames.count
-        var values = [Float](repeating: 0, count: frames * c)
-        for ch in 0..<c { for t in 0..<frames { values[t * c + ch] = y.data[ch * frames + t] } }
-        return FeatureMatrix(channelNames: channelNames, observed: observed, frameRate: frameRate, values: values)
+        return features(fromDecoded: y, steps: tokens.count, frameRate: frameRate)
     }
 
     /// Encode then decode, trimmed to the input's length (the reconstruction a user sees).

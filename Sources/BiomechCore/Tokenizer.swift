@@ -32,3 +32,20 @@ public protocol Tokenizer: AnyObject {
     func save(to directory: URL) throws
     func load(from directory: URL) throws
 }
+
+/// How continuous motion vectors are carried into a backbone's embedding space: a linear
+/// map or a two-layer MLP (linear, GELU, linear), trained together with the adapter.
+public struct VectorProjectionSpec: Sendable, Codable, Equatable {
+    public enum Kind: String, Sendable, Codable, CaseIterable { case linear, mlp }
+    public var kind: Kind
+    /// Hidden width of the MLP; 0 means the backbone's embedding width.
+    public var hidden: Int
+    public init(kind: Kind = .mlp, hidden: Int = 0) { self.kind = kind; self.hidden = hidden }
+}
+
+/// A tokenizer whose encodings are continuous vectors (`kind == .continuous`) and that says
+/// how they are projected into the language model. The projection itself belongs to the
+/// fine-tuning run (its output width is the backbone's), not to the tokenizer.
+public protocol ContinuousMotionEncoder: Tokenizer {
+    var projection: VectorProjectionSpec { get }
+}

@@ -3,6 +3,7 @@ import BiomechRecipes
 import ClinicalTasks
 import Foundation
 import MotionData
+import NumericsEngine
 
 /// Reading and writing the files stages hand to each other. Stages never pass objects in
 /// memory, so any stage can run on its own after the ones before it (resume, `--only`).
@@ -12,6 +13,8 @@ public enum RunArtifacts {
     public static func tokenizerDirectory(_ d: RunDirectory) -> URL { d.artifacts("tokenizer").appendingPathComponent("model") }
     public static func tokenizerCheckpoints(_ d: RunDirectory) -> URL { d.artifacts("tokenizer").appendingPathComponent("checkpoints") }
     public static func encodingsFile(_ d: RunDirectory) -> URL { d.artifacts("encode").appendingPathComponent("encodings.jsonl") }
+    /// Continuous encodings' values, one `[steps, width]` tensor per trial id.
+    public static func vectorsFile(_ d: RunDirectory) -> URL { d.artifacts("encode").appendingPathComponent("vectors.safetensors") }
     public static func qaDirectory(_ d: RunDirectory) -> URL { d.artifacts("qa") }
     public static func predictionsDirectory(_ d: RunDirectory) -> URL { d.url.appendingPathComponent("predictions") }
     public static func fineTuneDirectory(_ d: RunDirectory, repetition: Int) -> URL {
@@ -64,15 +67,33 @@ public enum RunArtifacts {
         return (specs, try TaskCatalog.heads(for: specs, registry: context.registry))
     }
 
+    /// Trial id → encoding, as the encode stage wrote them.
+    public static func encodedEncodings(_ d: RunDirectory) throws -> [String: MotionEncoding] {
+        Dictionary(try encodedTrials(d).map { ($0.trialID, $0.encoding) }, uniquingKeysWith: { a, _ in a })
+    }
+
     /// Every trial with its split side and encoding, as the encode stage wrote them.
     public static func encodedTrials(_ d: RunDirectory) throws -> [QATrial] {
         let dataset = try Self.dataset(d)
         try require(encodingsFile(d), madeBy: .encode)
         let records = try JSONLines.read(EncodingRecord.self, from: encodingsFile(d))
         let byID = Dictionary(records.map { ($0.trialID, $0) }, uniquingKeysWith: { a, _ in a })
+        var vectors: SafetensorsFile?
+        if records.contains(where: { $0.tokens == nil && $0.vectors == nil }) {
+            try require(vectorsFile(d), madeBy: .encode)
+            vectors = try SafetensorsFile(path: vectorsFile(d).path)
+        }
         return try dataset.trials.map { trial in
-            guard let record = byID[trial.id] else {
+            guard var record = byID[trial.id] else {
                 throw InputError(file: encodingsFile(d).path, field: trial.id, "no encoding for this trial; re-run the 'encode' stage")
+            }
+            if record.tokens == nil, record.vectors == nil, let vectors {
+                let t = try vectors.tensor(trial.id)
+                guard t.count == (record.vectorCount ?? -1) * (record.vectorWidth ?? -1) else {
+                    throw InputError(file: vectorsFile(d).path, field: trial.id,
+                                     "has \(t.shape); encodings.jsonl says \(record.vectorCount ?? 0) × \(record.vectorWidth ?? 0)")
+                }
+                record.vectors = t.scalars
             }
             return QATrial(trial, split: record.split, encoding: record.encoding)
         }
@@ -86,17 +107,21 @@ public struct EncodingRecord: Codable, Sendable {
     public var split: SplitSide
     public var tokens: [Int]?
     public var vectorWidth: Int?
+    public var vectorCount: Int?
+    /// Inline values (small files); the `encode` stage leaves them out and writes them to
+    /// `vectors.safetensors`.
     public var vectors: [Float]?
 
     enum CodingKeys: String, CodingKey {
-        case trialID = "trial_id", participantID = "participant_id", split, tokens, vectorWidth = "vector_width", vectors
+        case trialID = "trial_id", participantID = "participant_id", split, tokens, vectorWidth = "vector_width"
+        case vectorCount = "vector_count", vectors
     }
 
     public init(trialID: String, participantID: String, split: SplitSide, encoding: MotionEncoding) {
         self.trialID = trialID; self.participantID = participantID; self.split = split
         switch encoding {
         case .tokens(let t): tokens = t
-        case .vectors(_, let width, let values): vectorWidth = width; vectors = values
+        case .vectors(let count, let width, let values): vectorWidth = width; vectorCount = count; vectors = values
         }
     }
 

@@ -44,6 +44,10 @@ public enum MotionText {
         [start, end] + (0..<codebookSize).map(tokenPiece)
     }
 
+    /// The pieces a backbone must add for continuous encodings: the delimiters and the
+    /// placeholder whose embedding each step's vector replaces.
+    public static let vectorVocabularyPieces = [start, end, vectorPiece]
+
     public static func render(_ encoding: MotionEncoding) -> String {
         var text = start
         switch encoding {

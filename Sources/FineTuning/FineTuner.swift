@@ -127,11 +127,16 @@ public final class FineTuner {
     public var options: FineTuningOptions
     public let outputDirectory: URL
     public var progress: ProgressLog
+    /// Continuous motion (the continuous-encoder baseline): vectors at the `<motion_vec>`
+    /// placeholders through a projection trained with the adapter. nil for motion tokens.
+    public let motion: MotionVectorInputs?
 
     public init(model: any TrainableLanguageModel, adapter: LoRAAdapter, tokenizer: any TextTokenizer,
-                options: FineTuningOptions, outputDirectory: URL, progress: ProgressLog = .silent()) {
+                options: FineTuningOptions, outputDirectory: URL, progress: ProgressLog = .silent(),
+                motion: MotionVectorInputs? = nil) {
         self.model = model; self.adapter = adapter; self.tokenizer = tokenizer
         self.options = options; self.outputDirectory = outputDirectory; self.progress = progress
+        self.motion = motion
     }
 
     public var checkpointsDirectory: URL { outputDirectory.appendingPathComponent("checkpoints") }
@@ -141,7 +146,8 @@ public final class FineTuner {
     /// Trains on `train` (validating on `validation`), resuming from the newest checkpoint
     /// when `resume` is true and one exists.
     public func train(_ train: [QARecord], validation: [QARecord] = [], resume: Bool = true) throws -> FineTuningResult {
-        let preparer = SamplePreparer(tokenizer: tokenizer, maxLength: options.maxLength, lossOnPrompt: options.lossOnPrompt)
+        let preparer = SamplePreparer(tokenizer: tokenizer, maxLength: options.maxLength, lossOnPrompt: options.lossOnPrompt,
+                                      vectorPlaceholder: motion?.placeholderID)
         let (samples, report) = preparer.prepare(train)
         guard !samples.isEmpty else {
             throw InputError(field: "training", "no training samples fit max_length \(options.maxLength) (\(report.dropped) dropped)")
@@ -157,7 +163,7 @@ public final class FineTuner {
         let total = options.totalSteps(samples: samples.count)
         let schedule = LearningRateSchedule(peak: options.learningRate, warmupSteps: options.warmupSteps(total),
                                             totalSteps: total, decay: options.schedule)
-        let parameters = adapter.trainableParameters
+        let parameters = adapter.trainableParameters + (motion?.projection.parameters ?? [])
         let optimizer = AdamW(learningRate: Float(options.learningRate), beta1: 0.9, beta2: 0.999, epsilon: 1e-8,
                               weightDecay: Float(options.weightDecay))
         var order = SampleOrder(count: samples.count, seed: options.seed)
@@ -178,6 +184,7 @@ public final class FineTuner {
         } else {
             log = []
             try? FileManager.default.removeItem(at: checkpointsDirectory)
+            motion?.prepareProjection(trainingTrials: samples.map(\.trialID), targetRMS: model.inputEmbeddingRMS)
         }
         try writeLog(log)
         for p in parameters { p.zeroGrad() }
@@ -193,14 +200,14 @@ public final class FineTuner {
             let stepStart = Date()
             var lossSum = 0.0, targetSum = 0, tokenSum = 0
             for _ in 0..<accumulation {
-                var tokens: [[Int]] = [], masks: [[Bool]] = []
+                var batch: [TrainingSample] = []
                 for _ in 0..<options.batchSize {
                     let s = samples[order.sample(at: samplePosition)]
                     samplePosition += 1
-                    tokens.append(s.tokens); masks.append(s.lossMask)
+                    batch.append(s)
                     tokenSum += s.tokens.count
                 }
-                let (loss, count) = try model.trainingStep(tokens: tokens, lossMask: masks, gradScale: 1 / Float(accumulation))
+                let (loss, count) = try microBatchStep(batch, gradScale: 1 / Float(accumulation))
                 lossSum += loss * Double(count); targetSum += count
             }
             let rate = schedule.rate(atStep: step)
@@ -244,12 +251,30 @@ public final class FineTuner {
         var written: URL? = nil
         if finished {
             try adapter.save(to: adapterDirectory)
+            try motion?.save(to: adapterDirectory)
             written = adapterDirectory
         }
         adapter.isTraining = false
         return FineTuningResult(completedSteps: step, totalSteps: total, finished: finished, resumedFromStep: resumedFrom,
                                 finalTrainingLoss: lastLoss, finalValidationLoss: lastValidation, preparation: report,
                                 adapterDirectory: written)
+    }
+
+    /// Forward, loss and backward of one micro-batch; with continuous motion, the vectors go
+    /// through the projection first and the model's input-vector gradient back through it.
+    private func microBatchStep(_ batch: [TrainingSample], gradScale: Float) throws -> (loss: Double, tokenCount: Int) {
+        guard let motion, let vectors = try motion.rows(for: batch) else {
+            return try model.trainingStep(tokens: batch.map(\.tokens), lossMask: batch.map(\.lossMask), gradScale: gradScale)
+        }
+        let result = try model.trainingStep(tokens: batch.map(\.tokens), lossMask: batch.map(\.lossMask), gradScale: gradScale,
+                                            vectors: vectors)
+        if result.tokenCount > 0 {
+            guard let g = model.inputVectorGradient, g.rowCount == vectors.count else {
+                throw InputError(field: "vectors", "the model returned no gradient for its input vectors")
+            }
+            motion.projection.backward(g)
+        }
+        return result
     }
 
     /// Token-weighted mean loss over `samples`, dropout off.
@@ -261,7 +286,8 @@ public final class FineTuner {
         var i = 0
         while i < samples.count {
             let batch = samples[i..<Swift.min(samples.count, i + options.batchSize)]
-            let (loss, n) = try model.evaluationLoss(tokens: batch.map(\.tokens), lossMask: batch.map(\.lossMask))
+            let vectors = try motion?.rows(for: Array(batch))
+            let (loss, n) = try model.evaluationLoss(tokens: batch.map(\.tokens), lossMask: batch.map(\.lossMask), vectors: vectors)
             sum += loss * Double(n); count += n
             i += options.batchSize
         }
@@ -292,6 +318,7 @@ public final class FineTuner {
         try? fm.removeItem(at: temporary)
         try fm.createDirectory(at: temporary, withIntermediateDirectories: true)
         try adapter.save(to: temporary)
+        try motion?.save(to: temporary)
         try Safetensors.write(optimizer.stateTensors(), to: temporary.appendingPathComponent("optimizer.safetensors"),
                               metadata: ["step_count": String(optimizer.stepCount)])
         try AtomicFile.writeJSON(state, to: temporary.appendingPathComponent("trainer_state.json"))
@@ -310,6 +337,7 @@ public final class FineTuner {
             throw InputError(file: stateURL.path, "unreadable trainer state: \(error)")
         }
         try adapter.load(from: directory)
+        try motion?.load(from: directory)
         let optimizerURL = directory.appendingPathComponent("optimizer.safetensors")
         try optimizer.loadState(Safetensors.read(optimizerURL), stepCount: state.optimizerSteps, parameters: parameters,
                                 file: optimizerURL.path)

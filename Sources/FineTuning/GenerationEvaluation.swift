@@ -21,7 +21,7 @@ public enum GenerationEvaluation {
     /// Dropout of `adapter` (if given) is switched off for the duration.
     public static func predict(records: [QARecord], tasks: [String: any TaskHead], backbone: any LanguageBackbone,
                                adapter: LoRAAdapter? = nil, maxNewTokens: Int = 16, maxQuestionsPerTask: Int = 0,
-                               model: String = "biomechgpt", repetition: Int = 0,
+                               model: String = "biomechgpt", repetition: Int = 0, motion: MotionVectorInputs? = nil,
                                progress: ProgressLog = .silent()) throws -> [PredictionRecord] {
         var selected: [QARecord] = []
         var perTask: [String: Int] = [:]
@@ -42,7 +42,8 @@ public enum GenerationEvaluation {
         var out: [PredictionRecord] = []
         for (i, r) in selected.enumerated() {
             let prompt = tokenizer.encode(r.prompt, addBOS: false)
-            let ids = try backbone.generate(BackboneInput(tokens: prompt), options: options) { _ in true }
+            let input = try motion?.input(tokens: prompt, trialID: r.trialID) ?? BackboneInput(tokens: prompt)
+            let ids = try backbone.generate(input, options: options) { _ in true }
             let answer = answerText(ids, tokenizer: tokenizer)
             let prediction = tasks[r.task]!.parse(answer: answer)
             out.append(PredictionRecord(task: r.task, trialID: r.trialID, participantID: r.participantID, split: r.split,
@@ -57,9 +58,10 @@ public enum GenerationEvaluation {
     @discardableResult
     public static func evaluate(records: [QARecord], tasks: [String: any TaskHead], backbone: any LanguageBackbone,
                                 adapter: LoRAAdapter? = nil, maxNewTokens: Int = 16, maxQuestionsPerTask: Int = 0,
-                                repetition: Int = 0, output: URL, progress: ProgressLog = .silent()) throws -> [PredictionRecord] {
+                                repetition: Int = 0, motion: MotionVectorInputs? = nil, output: URL,
+                                progress: ProgressLog = .silent()) throws -> [PredictionRecord] {
         let p = try predict(records: records, tasks: tasks, backbone: backbone, adapter: adapter, maxNewTokens: maxNewTokens,
-                            maxQuestionsPerTask: maxQuestionsPerTask, repetition: repetition, progress: progress)
+                            maxQuestionsPerTask: maxQuestionsPerTask, repetition: repetition, motion: motion, progress: progress)
         try PredictionsFile.write(p, to: output)
         return p
     }

@@ -5,11 +5,17 @@ import Foundation
 /// One tokenized training example.
 public struct TrainingSample: Sendable, Equatable {
     public var id: String
+    public var trialID: String = ""
     public var tokens: [Int]
     /// Whether each token is a prediction target.
     public var lossMask: [Bool]
     /// Tokens of the prompt (the rest is the answer and its end of turn).
     public var promptLength: Int
+    /// Continuous encodings: the positions of the `<motion_vec>` placeholders in `tokens`
+    /// and, for each, the step of the trial's encoding it stands for (steps cut by
+    /// truncation are absent). Empty for discrete motion tokens.
+    public var vectorPositions: [Int] = []
+    public var vectorSteps: [Int] = []
 }
 
 /// What tokenization did to a QA set.
@@ -44,9 +50,12 @@ public struct SamplePreparer {
     public var tokenizer: any TextTokenizer
     public var maxLength: Int
     public var lossOnPrompt: Bool
+    /// The id of `<motion_vec>` when motion is continuous: its positions are recorded.
+    public var vectorPlaceholder: Int?
 
-    public init(tokenizer: any TextTokenizer, maxLength: Int, lossOnPrompt: Bool) {
+    public init(tokenizer: any TextTokenizer, maxLength: Int, lossOnPrompt: Bool, vectorPlaceholder: Int? = nil) {
         self.tokenizer = tokenizer; self.maxLength = maxLength; self.lossOnPrompt = lossOnPrompt
+        self.vectorPlaceholder = vectorPlaceholder
     }
 
     public func prepare(_ records: [QARecord]) -> (samples: [TrainingSample], report: SamplePreparationReport) {
@@ -58,18 +67,30 @@ public struct SamplePreparer {
             var prompt = tokenizer.encode(r.prompt, addBOS: false)
             let completionText = r.text.hasPrefix(r.prompt) ? String(r.text.dropFirst(r.prompt.count)) : r.answer + "<end_of_turn>\n"
             let completion = tokenizer.encode(completionText, addBOS: false)
+            // The encoding step each placeholder stands for, cut together with the tokens.
+            var steps: [Int] = []
+            if let placeholder = vectorPlaceholder {
+                var k = 0
+                steps = [Int](repeating: -1, count: prompt.count)
+                for (i, id) in prompt.enumerated() where id == placeholder { steps[i] = k; k += 1 }
+            }
             let excess = prompt.count + completion.count - maxLength
             if excess > 0 {
-                guard Self.cutMotionMiddle(&prompt, excess: excess, start: start, end: end) else {
+                guard let removed = Self.cutMotionMiddle(&prompt, excess: excess, start: start, end: end) else {
                     report.dropped += 1; report.droppedIDs.append(r.id); continue
                 }
+                if !steps.isEmpty { steps.removeSubrange(removed) }
                 report.truncated += 1
             }
             let tokens = prompt + completion
             var mask = [Bool](repeating: lossOnPrompt, count: tokens.count)
             for i in prompt.count..<tokens.count { mask[i] = true }
             if !mask.isEmpty { mask[0] = false }
-            out.append(TrainingSample(id: r.id, tokens: tokens, lossMask: mask, promptLength: prompt.count))
+            var sample = TrainingSample(id: r.id, trialID: r.trialID, tokens: tokens, lossMask: mask, promptLength: prompt.count)
+            for (position, step) in steps.enumerated() where step >= 0 {
+                sample.vectorPositions.append(position); sample.vectorSteps.append(step)
+            }
+            out.append(sample)
             report.kept += 1
             report.longestTokens = max(report.longestTokens, tokens.count)
             report.totalTokens += tokens.count
@@ -77,17 +98,18 @@ public struct SamplePreparer {
         return (out, report)
     }
 
-    /// Removes `excess` tokens from the middle of the first motion span of `tokens`.
-    /// Returns false (leaving `tokens` unchanged) when the span is too short or absent.
-    static func cutMotionMiddle(_ tokens: inout [Int], excess: Int, start: Int?, end: Int?) -> Bool {
+    /// Removes `excess` tokens from the middle of the first motion span of `tokens` and
+    /// returns the removed range; nil (leaving `tokens` unchanged) when the span is too short
+    /// or absent.
+    static func cutMotionMiddle(_ tokens: inout [Int], excess: Int, start: Int?, end: Int?) -> Range<Int>? {
         guard let start, let end, let s = tokens.firstIndex(of: start),
-              let e = tokens[(s + 1)...].firstIndex(of: end) else { return false }
+              let e = tokens[(s + 1)...].firstIndex(of: end) else { return nil }
         let interior = e - s - 1
-        guard interior - excess >= 2 else { return false }
+        guard interior - excess >= 2 else { return nil }
         let keep = interior - excess
         let head = (keep + 1) / 2, tail = keep - head
-        let removeFrom = s + 1 + head, removeTo = e - tail
-        tokens.removeSubrange(removeFrom..<removeTo)
-        return true
+        let removed = (s + 1 + head)..<(e - tail)
+        tokens.removeSubrange(removed)
+        return removed
     }
 }

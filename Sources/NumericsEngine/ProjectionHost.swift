@@ -1,3 +1,5 @@
+import BiomechCore
+
 /// A model whose linear projections can be looked up and replaced by name — what an
 /// adapter (LoRA, QLoRA) needs from a backbone. Names are the PEFT / Hugging Face module
 /// names (`model.layers.3.self_attn.q_proj`).
@@ -26,4 +28,46 @@ public protocol TrainableLanguageModel: ProjectionHost {
     func evaluationLoss(tokens: [[Int]], lossMask: [[Bool]]) throws -> (loss: Double, tokenCount: Int)
     /// Makes embedding rows (and the tied output rows) trainable, e.g. added tokens.
     func setTrainableEmbeddingRows(_ rows: Range<Int>)
+
+    /// `trainingStep` with some input embeddings replaced by `vectors` (continuous motion
+    /// encodings). Afterwards ``inputVectorGradient`` holds dL/d(vectors) (times
+    /// `gradScale`), `[vectors.count, width]`. Models without vector inputs throw.
+    func trainingStep(tokens: [[Int]], lossMask: [[Bool]], gradScale: Float, vectors: InputVectorRows?) throws
+        -> (loss: Double, tokenCount: Int)
+    /// `evaluationLoss` with input vectors.
+    func evaluationLoss(tokens: [[Int]], lossMask: [[Bool]], vectors: InputVectorRows?) throws -> (loss: Double, tokenCount: Int)
+    /// dL/d(input vectors) of the last `trainingStep` that had vectors.
+    var inputVectorGradient: Tensor? { get }
+    /// Root mean square of the input embeddings as the first layer reads them (after any
+    /// scaling), so a projection into that space can start at the same scale.
+    var inputEmbeddingRMS: Float { get }
+}
+
+/// Vectors that take the place of input token embeddings in a batch: row `i` of `values`
+/// replaces the embedding of token `indices[i]` of sequence `sequences[i]`. `values` is
+/// `[count, width]` in the space the first layer reads.
+public struct InputVectorRows {
+    public var sequences: [Int]
+    public var indices: [Int]
+    public var values: Tensor
+    public init(sequences: [Int], indices: [Int], values: Tensor) {
+        precondition(sequences.count == indices.count && values.rowCount == indices.count,
+                     "InputVectorRows: \(sequences.count) sequences, \(indices.count) indices, \(values.rowCount) rows")
+        self.sequences = sequences; self.indices = indices; self.values = values
+    }
+    public var count: Int { indices.count }
+}
+
+extension TrainableLanguageModel {
+    public func trainingStep(tokens: [[Int]], lossMask: [[Bool]], gradScale: Float, vectors: InputVectorRows?) throws
+        -> (loss: Double, tokenCount: Int) {
+        guard vectors == nil || vectors!.count == 0 else { throw InputError(field: "vectors", "this model does not accept input vectors") }
+        return try trainingStep(tokens: tokens, lossMask: lossMask, gradScale: gradScale)
+    }
+    public func evaluationLoss(tokens: [[Int]], lossMask: [[Bool]], vectors: InputVectorRows?) throws -> (loss: Double, tokenCount: Int) {
+        guard vectors == nil || vectors!.count == 0 else { throw InputError(field: "vectors", "this model does not accept input vectors") }
+        return try evaluationLoss(tokens: tokens, lossMask: lossMask)
+    }
+    public var inputVectorGradient: Tensor? { nil }
+    public var inputEmbeddingRMS: Float { 1 }
 }

@@ -2,6 +2,7 @@ import BiomechCore
 import BiomechModelRepresentation
 import ChanceBaseline
 import ClassificationTask
+import ContinuousEncoder
 import Gemma3Backbone
 import JointAnglesRepresentation
 import LoRAAdapter
@@ -20,6 +21,7 @@ enum PluginCatalog {
         registry.register(JointAngleFeatures.descriptor) { try JointAngleFeatures.make($0) }
         // Tokenizers.
         registry.register(VQVAETokenizer.descriptor) { try VQVAETokenizer.make($0) }
+        registry.register(ContinuousEncoderTokenizer.descriptor) { try ContinuousEncoderTokenizer.make($0) }
         // Tasks (configured by recipes/tasks/*.yaml) and baselines.
         registry.register(ClassificationTask.descriptor) { try ClassificationTask.make($0) }
         registry.register(RegressionTask.descriptor) { try RegressionTask.make($0) }

@@ -2,6 +2,7 @@ import BiomechCore
 import ClinicalTasks
 import Foundation
 import MotionData
+import NumericsEngine
 
 /// `encode`: turns every trial into its motion encoding with the fitted tokenizer.
 public struct EncodeStage: StageExecutor {
@@ -14,6 +15,7 @@ public struct EncodeStage: StageExecutor {
         let (representation, tokenizer) = try RunArtifacts.fittedModels(context)
         let progress = context.progress("encode")
         var records: [EncodingRecord] = []
+        var vectors: [String: Tensor] = [:]
         var steps = 0
         for (i, trial) in dataset.trials.enumerated() {
             guard let side = split.side(of: trial) else {
@@ -21,8 +23,17 @@ public struct EncodeStage: StageExecutor {
             }
             let encoding = try tokenizer.encode(try representation.features(of: trial))
             steps += encoding.stepCount
-            records.append(EncodingRecord(trialID: trial.id, participantID: trial.participantID, split: side, encoding: encoding))
+            var record = EncodingRecord(trialID: trial.id, participantID: trial.participantID, split: side, encoding: encoding)
+            if case .vectors(let count, let width, let values) = encoding {
+                // Vectors go to one binary file; the JSON line keeps their shape.
+                vectors[trial.id] = Tensor(shape: [count, width], values: values)
+                record.vectors = nil
+            }
+            records.append(record)
             progress.step(i + 1, of: dataset.trials.count)
+        }
+        if !vectors.isEmpty {
+            try Safetensors.write(vectors, to: RunArtifacts.vectorsFile(d), metadata: ["format": "biomechgpt-motion-vectors"])
         }
         try JSONLines.write(records, to: RunArtifacts.encodingsFile(d))
         return ["trials": "\(records.count)", "mean_steps": String(format: "%.1f", Double(steps) / Double(max(1, records.count)))]

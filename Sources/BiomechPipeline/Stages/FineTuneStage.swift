@@ -19,13 +19,22 @@ public struct FineTuneStage: StageExecutor {
         let train = records.filter { $0.split == .train }
         let validation = records.filter { $0.split == .validation }
         var summary: [String: String] = ["train_records": "\(train.count)"]
+        // Continuous encodings are read once, and only when the tokenizer makes them.
+        var cached: [String: MotionEncoding]?
+        func encodings() throws -> [String: MotionEncoding] {
+            if let cached { return cached }
+            let all = try RunArtifacts.encodedEncodings(d)
+            cached = all
+            return all
+        }
         for repetition in 0..<context.recipe.repeats {
             let model = try AdaptedBackbone.build(context, repetition: repetition)
             var options = FineTuningOptions(context.recipe.training, seed: context.seed &+ UInt64(repetition))
             options.keepCheckpoints = 2
             let tuner = FineTuner(model: model.trainable, adapter: model.lora, tokenizer: model.backbone.textTokenizer,
                                   options: options, outputDirectory: RunArtifacts.fineTuneDirectory(d, repetition: repetition),
-                                  progress: context.progress("finetune-r\(repetition)"))
+                                  progress: context.progress("finetune-r\(repetition)"),
+                                  motion: try model.motionInputs(encodings: try encodings()))
             let result = try tuner.train(train, validation: validation, resume: true)
             summary["r\(repetition)_steps"] = "\(result.completedSteps)/\(result.totalSteps)"
             if let loss = result.finalTrainingLoss { summary["r\(repetition)_train_loss"] = String(format: "%.4f", loss) }
@@ -49,7 +58,10 @@ public struct EvaluateStage: StageExecutor {
         var summary: [String: String] = [:]
         for repetition in 0..<context.recipe.repeats {
             let model = try AdaptedBackbone.build(context, repetition: repetition)
-            try model.adapter.load(from: RunArtifacts.fineTuneDirectory(d, repetition: repetition).appendingPathComponent("adapter"))
+            let adapterDirectory = RunArtifacts.fineTuneDirectory(d, repetition: repetition).appendingPathComponent("adapter")
+            try model.adapter.load(from: adapterDirectory)
+            let motion = try model.motionInputs(encodings: model.projection == nil ? [:] : RunArtifacts.encodedEncodings(d))
+            try motion?.load(from: adapterDirectory)
             var predictions: [PredictionRecord] = []
             // Cap per task and split, so training-data evaluation stays bounded.
             for split in SplitSide.allCases where splits.contains(split) {
@@ -57,7 +69,7 @@ public struct EvaluateStage: StageExecutor {
                     records: records.filter { $0.split == split }, tasks: heads, backbone: model.backbone, adapter: model.lora,
                     maxNewTokens: context.recipe.evaluation.maxNewTokens,
                     maxQuestionsPerTask: context.recipe.evaluation.maxQuestionsPerTask,
-                    repetition: repetition, progress: context.progress("evaluate-r\(repetition)-\(split.rawValue)"))
+                    repetition: repetition, motion: motion, progress: context.progress("evaluate-r\(repetition)-\(split.rawValue)"))
             }
             try PredictionsFile.write(predictions, to: RunArtifacts.predictionsDirectory(d)
                 .appendingPathComponent("biomechgpt-r\(repetition).jsonl"))
@@ -75,6 +87,17 @@ public struct AdaptedBackbone {
     public let trainable: any TrainableLanguageModel
     public let adapter: any Adapter
     public let lora: LoRAAdapter
+    /// The projection of continuous motion vectors (nil for discrete motion tokens).
+    public let projection: VectorProjection?
+
+    /// Continuous motion inputs over `encodings` (trial id → encoding); nil for discrete tokens.
+    public func motionInputs(encodings: @autoclosure () throws -> [String: MotionEncoding]) throws -> MotionVectorInputs? {
+        guard let projection else { return nil }
+        guard let placeholder = backbone.textTokenizer.id(ofPiece: MotionText.vectorPiece) else {
+            throw InputError(field: "tokenizer", "the backbone has no '\(MotionText.vectorPiece)' piece")
+        }
+        return try MotionVectorInputs(projection: projection, placeholderID: placeholder, encodings: encodings())
+    }
 
     public static func build(_ context: RunContext, repetition: Int) throws -> AdaptedBackbone {
         let recipe = context.recipe
@@ -87,10 +110,18 @@ public struct AdaptedBackbone {
             throw InputError(file: file, field: "backbone.id", "backbone '\(backboneSpec.id)' cannot be fine-tuned (it has no training step)")
         }
         let (_, tokenizer) = try RunArtifacts.fittedModels(context)
-        guard tokenizer.kind == .discrete else {
-            throw InputError(file: file, field: "tokenizer.id", "fine-tuning with continuous motion vectors is not available in this build")
+        var projection: VectorProjection?
+        switch tokenizer.kind {
+        case .discrete:
+            _ = try backbone.extendVocabulary(with: MotionText.vocabularyPieces(codebookSize: tokenizer.codebookSize))
+        case .continuous:
+            guard let encoder = tokenizer as? any ContinuousMotionEncoder else {
+                throw InputError(file: file, field: "tokenizer.id", "tokenizer '\(recipe.tokenizer?.id ?? "")' makes vectors but names no projection")
+            }
+            _ = try backbone.extendVocabulary(with: MotionText.vectorVocabularyPieces)
+            projection = VectorProjection(spec: encoder.projection, inputWidth: tokenizer.vectorWidth,
+                                          outputWidth: backbone.embeddingWidth, seed: context.seed &+ UInt64(repetition))
         }
-        _ = try backbone.extendVocabulary(with: MotionText.vocabularyPieces(codebookSize: tokenizer.codebookSize))
         // Each repeat gets its own adapter initialisation and dropout stream.
         var spec = adapterSpec
         if spec.section["seed"] == nil, var entries = spec.section.entries {
@@ -103,6 +134,6 @@ public struct AdaptedBackbone {
         if let plain = adapter as? LoRAAdapter { lora = plain } else if let quantized = adapter as? QLoRAAdapter { lora = quantized.lora } else {
             throw InputError(file: file, field: "adapter.id", "adapter '\(adapterSpec.id)' is not a LoRA adapter")
         }
-        return AdaptedBackbone(backbone: backbone, trainable: trainable, adapter: adapter, lora: lora)
+        return AdaptedBackbone(backbone: backbone, trainable: trainable, adapter: adapter, lora: lora, projection: projection)
     }
 }

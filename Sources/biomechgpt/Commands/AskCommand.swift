@@ -15,7 +15,7 @@ struct AskCommand: ParsableCommand {
         abstract: "Ask a fine-tuned run a question about one recording.",
         discussion: """
             The recording is imported (format from its extension, or --format), turned into motion \
-            tokens with the run's representation and tokenizer, and placed where the question says \
+            tokens (or continuous vectors) with the run's representation and tokenizer, and placed where the question says \
             <motion> (or after the question). The run's backbone with its fine-tuned adapter answers.
             """)
 
@@ -48,9 +48,15 @@ struct AskCommand: ParsableCommand {
             model.lora.isTraining = false
             let prompt = model.backbone.chatPrompt([ChatTurn(.user, text)], openModelTurn: true)
             let tokens = model.backbone.textTokenizer.encode(prompt, addBOS: false)
+            var input = BackboneInput(tokens: tokens)
+            // Continuous motion: the recording's vectors through the run's trained projection.
+            if let motion = try model.motionInputs(encodings: ["recording": encoding]) {
+                try motion.load(from: adapterDirectory)
+                input = try motion.input(tokens: tokens, trialID: "recording")
+            }
             var generated: [Int] = []
             var printed = ""
-            _ = try model.backbone.generate(BackboneInput(tokens: tokens), options: GenerationOptions(maxNewTokens: maxTokens)) { id in
+            _ = try model.backbone.generate(input, options: GenerationOptions(maxNewTokens: maxTokens)) { id in
                 generated.append(id)
                 let answer = GenerationEvaluation.answerText(generated, tokenizer: model.backbone.textTokenizer)
                 let piece = answer.hasPrefix(printed) ? String(answer.dropFirst(printed.count)) : "\n" + answer
