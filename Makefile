@@ -25,6 +25,9 @@ demo: release model
 test: deps model
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --parallel
+	@# Every shipped recipe resolves and names registered plugins with valid parameters.
+	@for r in $$(find recipes -name '*.yaml' -not -path 'recipes/tasks/*' | sort); do \
+		.build/debug/biomechgpt recipe check $$r || exit 1; done
 
 bench-engine: release
 	$(BIN) bench engine
