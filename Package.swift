@@ -103,7 +103,7 @@ let package = Package(
         .testTarget(name: "VQVAETokenizerTests", dependencies: ["VQVAETokenizer", "ContinuousEncoder", "NumericsEngine", "BiomechCore"],
                     path: "Tests/VQVAETokenizerTests", resources: [.copy("Fixtures")]),
         // MARK: Continuous-encoder baseline (plugin id `continuous-encoder`)
-        .target(name: "ContinuousEncoder", dependencies: ["BiomechCore", "VQVAETokenizer"],
+        .target(name: "ContinuousEncoder", dependencies: ["BiomechCore", "NumericsEngine", "VQVAETokenizer"],
                 path: "Plugins/ContinuousEncoder"),
         // MARK: End of VQ-VAE motion tokenizer
         // MARK: Adapters and fine-tuning (LoRA, QLoRA, PEFT files, the trainer)

@@ -1,5 +1,6 @@
 import BiomechCore
 import Foundation
+import NumericsEngine
 import VQVAETokenizer
 
 /// The continuous-encoder baseline: the VQ-VAE's encoder without its quantizer. Each step
@@ -11,11 +12,14 @@ import VQVAETokenizer
 /// The encoder starts from a VQ-VAE trained exactly as the `vqvae` tokenizer trains (same
 /// parameters, same seed, same windows), so a recipe that swaps `id: vqvae` for
 /// `id: continuous-encoder` and changes nothing else compares the two representations of the
-/// same trained encoder: quantized versus not. The encoder stays frozen during fine-tuning.
+/// same trained encoder: quantized versus not. With `train_encoder: false` (the default) the
+/// encoder stays frozen during fine-tuning; with `true` its weights are trained together with
+/// the projection and the adapter (starting from the VQ-VAE's), and the fine-tuned encoder is
+/// saved beside the adapter.
 ///
 /// `decode` runs the VQ-VAE's decoder on the vectors directly (no quantization), so
 /// reconstruction error can be compared with the discrete tokens'.
-public final class ContinuousEncoderTokenizer: ContinuousMotionEncoder {
+public final class ContinuousEncoderTokenizer: ContinuousMotionEncoder, TrainableMotionEncoder {
     public static let descriptor = PluginDescriptor(
         id: "continuous-encoder", kind: .tokenizer,
         summary: "the VQ-VAE's encoder without quantization: continuous motion vectors projected into the language model",
@@ -23,19 +27,24 @@ public final class ContinuousEncoderTokenizer: ContinuousMotionEncoder {
             ParameterSpec("projection", "linear|mlp", default: "mlp",
                           "map from encoder vectors to the backbone's embeddings, trained with the adapter"),
             ParameterSpec("projection_hidden", "int", default: "0", "hidden width of the MLP projection (0: the backbone's width)"),
+            ParameterSpec("train_encoder", "bool", default: "false",
+                          "train the encoder with the language model (from the trained VQ-VAE's weights) instead of freezing it"),
         ])
 
     public static func make(_ parameters: PluginParameters) throws -> ContinuousEncoderTokenizer {
         let kind = try parameters.choice("projection", from: VectorProjectionSpec.Kind.allCases.map(\.rawValue), default: "mlp")
         let hidden = try parameters.int("projection_hidden", default: 0)
         guard hidden >= 0 else { throw parameters.error("projection_hidden", "must not be negative, got \(hidden)") }
-        return ContinuousEncoderTokenizer(configuration: try VQVAEConfiguration(parameters),
-                                          projection: VectorProjectionSpec(kind: VectorProjectionSpec.Kind(rawValue: kind)!, hidden: hidden))
+        let tokenizer = ContinuousEncoderTokenizer(configuration: try VQVAEConfiguration(parameters),
+                                                   projection: VectorProjectionSpec(kind: VectorProjectionSpec.Kind(rawValue: kind)!, hidden: hidden))
+        tokenizer.trainsWithLanguageModel = try parameters.bool("train_encoder", default: false)
+        return tokenizer
     }
 
     /// The VQ-VAE whose encoder (and, for `decode`, decoder) is used.
     public let vqvae: VQVAETokenizer
     public let projection: VectorProjectionSpec
+    public var trainsWithLanguageModel = false
 
     public init(configuration: VQVAEConfiguration = VQVAEConfiguration(), projection: VectorProjectionSpec = VectorProjectionSpec()) {
         vqvae = VQVAETokenizer(configuration: configuration)
@@ -56,6 +65,25 @@ public final class ContinuousEncoderTokenizer: ContinuousMotionEncoder {
 
     public func decode(_ encoding: MotionEncoding, frameRate: Double) throws -> FeatureMatrix {
         try vqvae.decodeContinuous(encoding, frameRate: frameRate)
+    }
+
+    // MARK: Training with the language model
+
+    public var encoderParameters: [Parameter] { vqvae.encoderParameters }
+
+    public func encodeForTraining(_ features: FeatureMatrix) throws -> Tensor {
+        let z = try vqvae.encoderForward(features)  // [width, steps]
+        let d = vectorWidth, steps = z.count / d
+        let out = Tensor(shape: [steps, d])
+        for c in 0..<d { for t in 0..<steps { out.data[t * d + c] = z.data[c * steps + t] } }
+        return out
+    }
+
+    public func backwardEncoder(_ gradVectors: Tensor) {
+        let d = vectorWidth, steps = gradVectors.count / d
+        let dz = Tensor(shape: [d, steps])
+        for c in 0..<d { for t in 0..<steps { dz.data[c * steps + t] = gradVectors.data[t * d + c] } }
+        vqvae.encoderBackward(dz)
     }
 
     static let markerFile = "continuous_encoder.json"

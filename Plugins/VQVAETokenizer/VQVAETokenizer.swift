@@ -220,15 +220,32 @@ public final class VQVAETokenizer: Tokenizer {
     /// per `downsampling` frames (the same length policy as `encode`). What the
     /// continuous-encoder baseline feeds the language model.
     public func encodeContinuous(_ features: FeatureMatrix) throws -> MotionEncoding {
-        let network = try requireNetwork()
-        try check(features)
-        guard features.frameCount >= 1 else { throw InputError(field: "frames", "cannot encode a trial with no frames") }
-        let (x, s) = pack(features)
-        let z = network.encode(x, s)  // [codebookDim, steps], channel-major
+        let z = try encoderForward(features)  // [codebookDim, steps], channel-major
         let d = configuration.codebookDim, steps = z.count / d
         var values = [Float](repeating: 0, count: steps * d)
         for c in 0..<d { for t in 0..<steps { values[t * d + c] = z.data[c * steps + t] } }
         return .vectors(count: steps, width: d, values: values)
+    }
+
+    /// The encoder's output for `features`, `[codebookDim, steps]` (channel-major), keeping
+    /// what ``encoderBackward(_:)`` needs.
+    public func encoderForward(_ features: FeatureMatrix) throws -> Tensor {
+        let network = try requireNetwork()
+        try check(features)
+        guard features.frameCount >= 1 else { throw InputError(field: "frames", "cannot encode a trial with no frames") }
+        let (x, s) = pack(features)
+        return network.encode(x, s)
+    }
+
+    /// Accumulates encoder weight gradients from dL/dz, `[codebookDim, steps]`, of the last
+    /// ``encoderForward(_:)``.
+    public func encoderBackward(_ dz: Tensor) {
+        network?.encoderBackward(dz)
+    }
+
+    /// The encoder's weights (`encoder.*`).
+    public var encoderParameters: [Parameter] {
+        network?.store.all.filter { $0.name.hasPrefix("encoder.") } ?? []
     }
 
     /// Decodes continuous encoder vectors (no quantization) to `downsampling × steps` frames.

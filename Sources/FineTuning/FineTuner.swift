@@ -163,7 +163,7 @@ public final class FineTuner {
         let total = options.totalSteps(samples: samples.count)
         let schedule = LearningRateSchedule(peak: options.learningRate, warmupSteps: options.warmupSteps(total),
                                             totalSteps: total, decay: options.schedule)
-        let parameters = adapter.trainableParameters + (motion?.projection.parameters ?? [])
+        let parameters = adapter.trainableParameters + (motion?.parameters ?? [])
         let optimizer = AdamW(learningRate: Float(options.learningRate), beta1: 0.9, beta2: 0.999, epsilon: 1e-8,
                               weightDecay: Float(options.weightDecay))
         var order = SampleOrder(count: samples.count, seed: options.seed)
@@ -272,7 +272,7 @@ public final class FineTuner {
             guard let g = model.inputVectorGradient, g.rowCount == vectors.count else {
                 throw InputError(field: "vectors", "the model returned no gradient for its input vectors")
             }
-            motion.projection.backward(g)
+            try motion.backward(batch, gradient: g)
         }
         return result
     }

@@ -10,24 +10,49 @@ import NumericsEngine
 /// In a prompt, the k-th placeholder of a trial's motion span stands for step k of its
 /// encoding (after truncation, ``TrainingSample/vectorSteps`` says which steps remain).
 /// The projection is saved beside the adapter as `motion_projection.safetensors`.
+///
+/// Two sources of vectors: fixed encodings (the encode stage's, from a frozen encoder), or
+/// an encoder trained with the model, which encodes each trial's features on every use and
+/// receives the gradient of its vectors (saved as `motion_encoder.safetensors`).
 public final class MotionVectorInputs {
     public static let fileName = "motion_projection.safetensors"
+    public static let encoderFileName = "motion_encoder.safetensors"
 
     public let projection: VectorProjection
     public let placeholderID: Int
+    /// The encoder trained with the model (nil: fixed encodings).
+    public let encoder: (any TrainableMotionEncoder)?
     public var width: Int { projection.inputWidth }
-    private var vectorsByTrial: [String: [Float]]
+    private var vectorsByTrial: [String: [Float]] = [:]
+    private var featuresByTrial: [String: FeatureMatrix] = [:]
 
-    /// `encodings`: trial id → continuous encoding (every one of width `projection.inputWidth`).
+    /// Fixed vectors. `encodings`: trial id → continuous encoding (every one of width
+    /// `projection.inputWidth`).
     public init(projection: VectorProjection, placeholderID: Int, encodings: [String: MotionEncoding]) throws {
         self.projection = projection
         self.placeholderID = placeholderID
-        vectorsByTrial = [:]
+        encoder = nil
         for (trial, encoding) in encodings { try add(trial: trial, encoding: encoding) }
     }
 
+    /// Vectors from an encoder trained with the model. `features`: trial id → features.
+    public init(projection: VectorProjection, placeholderID: Int, encoder: any TrainableMotionEncoder,
+                features: [String: FeatureMatrix]) {
+        self.projection = projection
+        self.placeholderID = placeholderID
+        self.encoder = encoder
+        featuresByTrial = features
+    }
+
+    /// What the optimizer trains: the projection's weights, and the encoder's when it is trained.
+    public var parameters: [Parameter] { projection.parameters + (encoder?.encoderParameters ?? []) }
+
+    /// Adds (or replaces) one trial's features, e.g. a recording given to `ask`.
+    public func add(trial: String, features: FeatureMatrix) { featuresByTrial[trial] = features }
+
     /// Adds (or replaces) one trial's encoding, e.g. a recording given to `ask`.
     public func add(trial: String, encoding: MotionEncoding) throws {
+        guard encoder == nil else { throw InputError(field: trial, "this run trains its encoder: give features, not an encoding") }
         guard case .vectors(let count, let w, let values) = encoding else {
             throw InputError(field: trial, "continuous motion inputs need vector encodings; this trial has discrete tokens")
         }
@@ -41,13 +66,19 @@ public final class MotionVectorInputs {
     /// layer so they start at `targetRMS` (the backbone's embedding RMS).
     public func prepareProjection(trainingTrials trials: [String], targetRMS: Float) {
         var values: [Float] = []
-        for t in Set(trials).sorted() { values += vectorsByTrial[t] ?? [] }
+        for t in Set(trials).sorted() { values += (try? vectors(of: t)) ?? [] }
         let rows = values.count / width
         projection.setStandardization(from: values, rows: rows)
         projection.calibrate(on: values, rows: rows, targetRMS: targetRMS)
     }
 
     private func vectors(of trial: String) throws -> [Float] {
+        if let encoder {
+            guard let f = featuresByTrial[trial] else {
+                throw InputError(field: trial, "no features for this trial")
+            }
+            return try encoder.encodeForTraining(f).scalars
+        }
         guard let v = vectorsByTrial[trial] else {
             throw InputError(field: trial, "no continuous encoding for this trial; re-run the 'encode' stage")
         }
@@ -84,6 +115,26 @@ public final class MotionVectorInputs {
 
     /// A generation prompt with the trial's projected vectors at its placeholders; the
     /// number of placeholders must equal the encoding's steps.
+    /// Propagates dL/d(projected vectors) of the last ``rows(for:)`` (same samples) into the
+    /// projection and, when it is trained, the encoder: each trial is encoded again right
+    /// before its backward, since the encoder keeps one trial's activations.
+    public func backward(_ samples: [TrainingSample], gradient: Tensor) throws {
+        let dRaw = projection.backward(gradient)
+        guard let encoder else { return }
+        var row = 0
+        for s in samples where !s.vectorSteps.isEmpty {
+            guard let f = featuresByTrial[s.trialID] else { throw InputError(field: s.trialID, "no features for this trial") }
+            let z = try encoder.encodeForTraining(f)
+            let dz = Tensor(shape: z.shape, repeating: 0)
+            for step in s.vectorSteps {
+                // Steps are distinct within a sample, so each gradient row is written once.
+                (dz.data + step * width).update(from: dRaw.data + row * width, count: width)
+                row += 1
+            }
+            encoder.backwardEncoder(dz)
+        }
+    }
+
     public func input(tokens: [Int], trialID: String) throws -> BackboneInput {
         let positions = tokens.indices.filter { tokens[$0] == placeholderID }
         guard !positions.isEmpty else { return BackboneInput(tokens: tokens) }
@@ -101,6 +152,11 @@ public final class MotionVectorInputs {
         try Safetensors.write(projection.stateTensors, to: directory.appendingPathComponent(Self.fileName),
                               metadata: ["format": "biomechgpt-motion-projection", "kind": projection.spec.kind.rawValue,
                                          "hidden": String(projection.hiddenWidth)])
+        if let encoder {
+            try Safetensors.write(Dictionary(uniqueKeysWithValues: encoder.encoderParameters.map { ($0.name, $0.value) }),
+                                  to: directory.appendingPathComponent(Self.encoderFileName),
+                                  metadata: ["format": "biomechgpt-motion-encoder"])
+        }
     }
 
     public func load(from directory: URL) throws {
@@ -109,5 +165,17 @@ public final class MotionVectorInputs {
             throw InputError(file: url.path, "missing: a run with continuous motion saves its projection beside the adapter")
         }
         try projection.load(Safetensors.read(url), file: url.path)
+        guard let encoder else { return }
+        let encoderURL = directory.appendingPathComponent(Self.encoderFileName)
+        guard FileManager.default.fileExists(atPath: encoderURL.path) else {
+            throw InputError(file: encoderURL.path, "missing: a run that trains its encoder saves it beside the adapter")
+        }
+        let tensors = try Safetensors.read(encoderURL)
+        for p in encoder.encoderParameters {
+            guard let t = tensors[p.name], t.shape == p.value.shape else {
+                throw InputError(file: encoderURL.path, field: p.name, "missing or of another shape than \(p.value.shape)")
+            }
+            p.value.copy(from: t)
+        }
     }
 }

@@ -168,3 +168,101 @@ import Testing
         #expect(throws: InputError.self) { try m.add(trial: "x", encoding: .vectors(count: 1, width: 3, values: [0, 0, 0])) }
     }
 }
+
+/// A small trainable encoder for the trainer's tests: step `t` is `W · (f[2t] + f[2t+1]) / 2`
+/// (a ragged last frame is used alone).
+final class PairAveragingEncoder: TrainableMotionEncoder {
+    let weight: Parameter
+    let channels: Int, width: Int
+    private var pooled: Tensor?
+    var trainsWithLanguageModel: Bool { true }
+    var encoderParameters: [Parameter] { [weight] }
+
+    init(channels: Int, width: Int, seed: UInt64) {
+        self.channels = channels; self.width = width
+        var rng = SeededRandom(seed: seed)
+        weight = Parameter(name: "encoder.weight", value: .randomNormal(shape: [width, channels], std: 1, using: &rng))
+    }
+
+    func encodeForTraining(_ f: FeatureMatrix) throws -> Tensor {
+        let steps = (f.frameCount + 1) / 2
+        let p = Tensor(shape: [steps, channels])
+        for s in 0..<steps {
+            let frames = min(2, f.frameCount - 2 * s)
+            for c in 0..<channels {
+                var sum: Float = 0
+                for k in 0..<frames { sum += f.values[(2 * s + k) * channels + c] }
+                p.data[s * channels + c] = sum / Float(frames)
+            }
+        }
+        pooled = p
+        let out = Tensor(shape: [steps, width])
+        for s in 0..<steps { for o in 0..<width {
+            var v: Float = 0
+            for c in 0..<channels { v += weight.value.data[o * channels + c] * p.data[s * channels + c] }
+            out.data[s * width + o] = v
+        } }
+        return out
+    }
+
+    func backwardEncoder(_ g: Tensor) {
+        guard let p = pooled, let gw = weight.grad else { return }
+        for s in 0..<p.rowCount { for o in 0..<width { for c in 0..<channels {
+            gw.data[o * channels + c] += g.data[s * width + o] * p.data[s * channels + c]
+        } } }
+    }
+}
+
+extension ContinuousMotionTests {
+    @Test func encoderTrainedWithTheModelGetsFiniteDifferenceGradients() throws {
+        let b = try backbone()
+        let adapter = LoRAAdapter(configuration: .init(rank: 2, alpha: 2, dropout: 0, targetModules: ["v_proj"]))
+        try adapter.attach(to: b)
+        let (records, _) = data(2, steps: 4)
+        var rng = SeededRandom(seed: 3)
+        var features: [String: FeatureMatrix] = [:]
+        for r in records {  // 8 frames → 4 steps, like the placeholders
+            features[r.trialID] = FeatureMatrix(channelNames: ["a", "b", "c"], frameRate: 30,
+                                                values: (0..<24).map { _ in Float(rng.nextGaussian()) })
+        }
+        let encoder = PairAveragingEncoder(channels: 3, width: Self.width, seed: 1)
+        let projection = VectorProjection(spec: .init(kind: .mlp, hidden: 16), inputWidth: Self.width, outputWidth: b.embeddingWidth, seed: 1)
+        let m = MotionVectorInputs(projection: projection, placeholderID: b.textTokenizer.id(ofPiece: MotionText.vectorPiece)!,
+                                   encoder: encoder, features: features)
+        #expect(m.parameters.map(\.name).last == "encoder.weight")
+        m.prepareProjection(trainingTrials: Array(features.keys), targetRMS: b.inputEmbeddingRMS)
+        // Truncated to 3 of 4 steps in the first sample: the cut step gets no gradient.
+        var samples = SamplePreparer(tokenizer: b.textTokenizer, maxLength: 400, lossOnPrompt: true, vectorPlaceholder: m.placeholderID)
+            .prepare(records).samples
+        samples[0].vectorPositions.removeLast(); samples[0].vectorSteps.removeLast()
+        func loss() throws -> Double {
+            try b.evaluationLoss(tokens: samples.map(\.tokens), lossMask: samples.map(\.lossMask), vectors: m.rows(for: samples)).loss
+        }
+        for p in m.parameters { p.zeroGrad() }
+        let vectors = try #require(try m.rows(for: samples))
+        _ = try b.trainingStep(tokens: samples.map(\.tokens), lossMask: samples.map(\.lossMask), gradScale: 1, vectors: vectors)
+        try m.backward(samples, gradient: try #require(b.inputVectorGradient))
+        let w = encoder.weight
+        for index in [0, 5, w.value.count - 1] {
+            let analytic = Double(w.grad!.data[index])
+            let orig = w.value.data[index], h: Float = 1e-2
+            w.value.data[index] = orig + h
+            let lp = try loss()
+            w.value.data[index] = orig - h
+            let lm = try loss()
+            w.value.data[index] = orig
+            let numeric = (lp - lm) / Double(2 * h)
+            #expect(abs(numeric - analytic) <= 2e-3 + 2e-2 * abs(analytic), "encoder.weight[\(index)]: \(numeric) vs \(analytic)")
+        }
+        // Saved with the projection, restored into a fresh encoder.
+        let dir = temporaryDirectory("trained-encoder")
+        try m.save(to: dir)
+        let other = PairAveragingEncoder(channels: 3, width: Self.width, seed: 9)
+        let restored = MotionVectorInputs(projection: VectorProjection(spec: .init(kind: .mlp, hidden: 16), inputWidth: Self.width,
+                                                                       outputWidth: b.embeddingWidth, seed: 5),
+                                          placeholderID: m.placeholderID, encoder: other, features: features)
+        try restored.load(from: dir)
+        #expect(other.weight.value.scalars == w.value.scalars)
+        #expect(throws: InputError.self) { try restored.add(trial: "x", encoding: .vectors(count: 1, width: Self.width, values: .init(repeating: 0, count: Self.width))) }
+    }
+}

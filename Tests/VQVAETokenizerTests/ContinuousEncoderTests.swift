@@ -69,3 +69,44 @@ struct ContinuousEncoderTests {
         #expect(throws: InputError.self) { try ContinuousEncoderTokenizer.make(PluginParameters(["projection_hidden": "-2"])) }
     }
 }
+
+@Suite("continuous-encoder trained with the model", .serialized)
+struct TrainableContinuousEncoderTests {
+    @Test func encoderGradientMatchesFiniteDifferences() throws {
+        let t = ContinuousEncoderTokenizer(configuration: smallConfiguration(steps: 5), projection: .init(kind: .linear))
+        try t.train(training: syntheticTrials(count: 4, seed: 3), validation: [], checkpointDirectory: nil, progress: .silent())
+        #expect(t.trainsWithLanguageModel == false)
+        #expect(try ContinuousEncoderTokenizer.make(PluginParameters(["train_encoder": "true"])).trainsWithLanguageModel)
+        let trial = syntheticTrials(count: 1, frames: 30...30, seed: 8)[0]
+        let z = try t.encodeForTraining(trial)
+        #expect(z.shape == [8, 16])
+        // The same vectors the frozen path gives.
+        guard case .vectors(_, _, let values) = try t.encode(trial) else { Issue.record("expected vectors"); return }
+        #expect(z.scalars == values)
+        var rng = SeededRandom(seed: 2)
+        let r = Tensor.randomNormal(shape: z.shape, std: 1, using: &rng)
+        func loss() throws -> Double {
+            let v = try t.encodeForTraining(trial)
+            return (0..<v.count).reduce(0.0) { $0 + Double(v.data[$1]) * Double(r.data[$1]) }
+        }
+        let parameters = t.encoderParameters
+        #expect(!parameters.isEmpty && parameters.allSatisfy { $0.name.hasPrefix("encoder.") })
+        for p in parameters { p.zeroGrad() }
+        _ = try t.encodeForTraining(trial)
+        t.backwardEncoder(r)
+        for p in [parameters.first!, parameters[parameters.count / 2], parameters.last!] {
+            for index in [0, p.value.count / 3, p.value.count - 1] {
+                let analytic = Double(p.grad!.data[index])
+                // A small step: ReLU kinks within ±h would bias a wider difference.
+                let orig = p.value.data[index], h: Float = 2e-3
+                p.value.data[index] = orig + h
+                let lp = try loss()
+                p.value.data[index] = orig - h
+                let lm = try loss()
+                p.value.data[index] = orig
+                let numeric = (lp - lm) / Double(2 * h)
+                #expect(abs(numeric - analytic) <= 5e-3 + 2e-2 * abs(analytic), "\(p.name)[\(index)]: \(numeric) vs \(analytic)")
+            }
+        }
+    }
+}

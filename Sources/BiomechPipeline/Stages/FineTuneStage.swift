@@ -19,14 +19,6 @@ public struct FineTuneStage: StageExecutor {
         let train = records.filter { $0.split == .train }
         let validation = records.filter { $0.split == .validation }
         var summary: [String: String] = ["train_records": "\(train.count)"]
-        // Continuous encodings are read once, and only when the tokenizer makes them.
-        var cached: [String: MotionEncoding]?
-        func encodings() throws -> [String: MotionEncoding] {
-            if let cached { return cached }
-            let all = try RunArtifacts.encodedEncodings(d)
-            cached = all
-            return all
-        }
         for repetition in 0..<context.recipe.repeats {
             let model = try AdaptedBackbone.build(context, repetition: repetition)
             var options = FineTuningOptions(context.recipe.training, seed: context.seed &+ UInt64(repetition))
@@ -34,7 +26,7 @@ public struct FineTuneStage: StageExecutor {
             let tuner = FineTuner(model: model.trainable, adapter: model.lora, tokenizer: model.backbone.textTokenizer,
                                   options: options, outputDirectory: RunArtifacts.fineTuneDirectory(d, repetition: repetition),
                                   progress: context.progress("finetune-r\(repetition)"),
-                                  motion: try model.motionInputs(encodings: try encodings()))
+                                  motion: try model.motionInputs(d))
             let result = try tuner.train(train, validation: validation, resume: true)
             summary["r\(repetition)_steps"] = "\(result.completedSteps)/\(result.totalSteps)"
             if let loss = result.finalTrainingLoss { summary["r\(repetition)_train_loss"] = String(format: "%.4f", loss) }
@@ -60,7 +52,7 @@ public struct EvaluateStage: StageExecutor {
             let model = try AdaptedBackbone.build(context, repetition: repetition)
             let adapterDirectory = RunArtifacts.fineTuneDirectory(d, repetition: repetition).appendingPathComponent("adapter")
             try model.adapter.load(from: adapterDirectory)
-            let motion = try model.motionInputs(encodings: model.projection == nil ? [:] : RunArtifacts.encodedEncodings(d))
+            let motion = try model.motionInputs(d)
             try motion?.load(from: adapterDirectory)
             var predictions: [PredictionRecord] = []
             // Cap per task and split, so training-data evaluation stays bounded.
@@ -89,14 +81,37 @@ public struct AdaptedBackbone {
     public let lora: LoRAAdapter
     /// The projection of continuous motion vectors (nil for discrete motion tokens).
     public let projection: VectorProjection?
+    /// The fitted representation and tokenizer of the run.
+    public let representation: any MotionRepresentation
+    public let tokenizer: any Tokenizer
 
-    /// Continuous motion inputs over `encodings` (trial id → encoding); nil for discrete tokens.
-    public func motionInputs(encodings: @autoclosure () throws -> [String: MotionEncoding]) throws -> MotionVectorInputs? {
+    /// The tokenizer's encoder when the recipe trains it with the language model.
+    public var trainedEncoder: (any TrainableMotionEncoder)? {
+        guard let e = tokenizer as? any TrainableMotionEncoder, e.trainsWithLanguageModel else { return nil }
+        return e
+    }
+
+    /// Continuous motion inputs; nil for discrete tokens. Fixed vectors come from
+    /// `encodings` (trial id → encoding); an encoder trained with the model reads `features`
+    /// (trial id → features) instead. Only the one needed is evaluated.
+    public func motionInputs(encodings: () throws -> [String: MotionEncoding],
+                             features: () throws -> [String: FeatureMatrix]) throws -> MotionVectorInputs? {
         guard let projection else { return nil }
         guard let placeholder = backbone.textTokenizer.id(ofPiece: MotionText.vectorPiece) else {
             throw InputError(field: "tokenizer", "the backbone has no '\(MotionText.vectorPiece)' piece")
         }
+        if let encoder = trainedEncoder {
+            return MotionVectorInputs(projection: projection, placeholderID: placeholder, encoder: encoder, features: try features())
+        }
         return try MotionVectorInputs(projection: projection, placeholderID: placeholder, encodings: encodings())
+    }
+
+    /// `motionInputs` over every trial of the run, from its artifacts.
+    public func motionInputs(_ d: RunDirectory) throws -> MotionVectorInputs? {
+        try motionInputs(encodings: { try RunArtifacts.encodedEncodings(d) }, features: {
+            let dataset = try RunArtifacts.dataset(d)
+            return Dictionary(try dataset.trials.map { ($0.id, try representation.features(of: $0)) }, uniquingKeysWith: { a, _ in a })
+        })
     }
 
     public static func build(_ context: RunContext, repetition: Int) throws -> AdaptedBackbone {
@@ -109,7 +124,7 @@ public struct AdaptedBackbone {
         guard let trainable = backbone as? any TrainableLanguageModel else {
             throw InputError(file: file, field: "backbone.id", "backbone '\(backboneSpec.id)' cannot be fine-tuned (it has no training step)")
         }
-        let (_, tokenizer) = try RunArtifacts.fittedModels(context)
+        let (representation, tokenizer) = try RunArtifacts.fittedModels(context)
         var projection: VectorProjection?
         switch tokenizer.kind {
         case .discrete:
@@ -134,6 +149,7 @@ public struct AdaptedBackbone {
         if let plain = adapter as? LoRAAdapter { lora = plain } else if let quantized = adapter as? QLoRAAdapter { lora = quantized.lora } else {
             throw InputError(file: file, field: "adapter.id", "adapter '\(adapterSpec.id)' is not a LoRA adapter")
         }
-        return AdaptedBackbone(backbone: backbone, trainable: trainable, adapter: adapter, lora: lora, projection: projection)
+        return AdaptedBackbone(backbone: backbone, trainable: trainable, adapter: adapter, lora: lora, projection: projection,
+                               representation: representation, tokenizer: tokenizer)
     }
 }

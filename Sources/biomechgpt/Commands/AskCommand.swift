@@ -35,7 +35,8 @@ struct AskCommand: ParsableCommand {
             let context = RunContext(recipe: loaded.recipe, directory: directory, registry: PluginCatalog.registry)
             let recording = try loadRecording()
             let (representation, tokenizer) = try RunArtifacts.fittedModels(context)
-            let encoding = try tokenizer.encode(try representation.features(of: recording))
+            let features = try representation.features(of: recording)
+            let encoding = try tokenizer.encode(features)
             let motionText = MotionText.render(encoding)
             let text = question.contains("<motion>") ? question.replacingOccurrences(of: "<motion>", with: motionText)
                                                      : question + " " + motionText
@@ -50,7 +51,7 @@ struct AskCommand: ParsableCommand {
             let tokens = model.backbone.textTokenizer.encode(prompt, addBOS: false)
             var input = BackboneInput(tokens: tokens)
             // Continuous motion: the recording's vectors through the run's trained projection.
-            if let motion = try model.motionInputs(encodings: ["recording": encoding]) {
+            if let motion = try model.motionInputs(encodings: { ["recording": encoding] }, features: { ["recording": features] }) {
                 try motion.load(from: adapterDirectory)
                 input = try motion.input(tokens: tokens, trialID: "recording")
             }
