@@ -24,7 +24,9 @@ demo: release model
 
 test: deps model
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build --parallel
+	@# Suites run one after another: the engine's thread count and OpenBLAS's are process-wide,
+	@# and the bit-identical resume tests must not see another suite change them mid-run.
+	$(SWIFT) test --skip-build --no-parallel
 	@# Every shipped recipe resolves and names registered plugins with valid parameters.
 	@for r in $$(find recipes -name '*.yaml' -not -path 'recipes/tasks/*' | sort); do \
 		.build/debug/biomechgpt recipe check $$r || exit 1; done

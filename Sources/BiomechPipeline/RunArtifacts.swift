@@ -89,7 +89,7 @@ public enum RunArtifacts {
             }
             if record.tokens == nil, record.vectors == nil, let vectors {
                 let t = try vectors.tensor(trial.id)
-                guard t.count == (record.vectorCount ?? -1) * (record.vectorWidth ?? -1) else {
+                guard let count = record.vectorCount, let width = record.vectorWidth, t.shape == [count, width] else {
                     throw InputError(file: vectorsFile(d).path, field: trial.id,
                                      "has \(t.shape); encodings.jsonl says \(record.vectorCount ?? 0) × \(record.vectorWidth ?? 0)")
                 }

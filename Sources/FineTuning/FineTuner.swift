@@ -96,6 +96,8 @@ struct TrainerState: Codable, Equatable {
     var seed: UInt64
     var dropoutStates: [String: SeededRandom]
     var elapsedSeconds: Double
+    /// Continuous motion's trained modules (`MotionVectorInputs.trainedModules`); nil for tokens.
+    var motionModules: String? = nil
 }
 
 /// Supervised fine-tuning of an adapted causal language model on QA records.
@@ -184,7 +186,7 @@ public final class FineTuner {
         } else {
             log = []
             try? FileManager.default.removeItem(at: checkpointsDirectory)
-            motion?.prepareProjection(trainingTrials: samples.map(\.trialID), targetRMS: model.inputEmbeddingRMS)
+            try motion?.prepareProjection(trainingTrials: samples.map(\.trialID), targetRMS: model.inputEmbeddingRMS)
         }
         try writeLog(log)
         for p in parameters { p.zeroGrad() }
@@ -241,7 +243,8 @@ public final class FineTuner {
                 let state = TrainerState(step: step, totalSteps: total, samplePosition: samplePosition,
                                          optimizerSteps: optimizer.stepCount, sampleCount: samples.count, seed: options.seed,
                                          dropoutStates: dropoutStates(),
-                                         elapsedSeconds: elapsedBefore + Date().timeIntervalSince(started))
+                                         elapsedSeconds: elapsedBefore + Date().timeIntervalSince(started),
+                                         motionModules: motion?.trainedModules)
                 try writeCheckpoint(state, optimizer: optimizer)
                 try AtomicFile.write(LossCurve.svg(log), to: outputDirectory.appendingPathComponent("loss_curve.svg"))
             }
@@ -335,6 +338,9 @@ public final class FineTuner {
         let state: TrainerState
         do { state = try JSONDecoder().decode(TrainerState.self, from: Data(contentsOf: stateURL)) } catch {
             throw InputError(file: stateURL.path, "unreadable trainer state: \(error)")
+        }
+        guard state.motionModules == motion?.trainedModules else {
+            throw InputError(file: directory.path, "the checkpoint trained \(state.motionModules ?? "no motion modules"); this run trains \(motion?.trainedModules ?? "none")")
         }
         try adapter.load(from: directory)
         try motion?.load(from: directory)

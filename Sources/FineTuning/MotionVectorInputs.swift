@@ -44,6 +44,13 @@ public final class MotionVectorInputs {
         featuresByTrial = features
     }
 
+    /// A description of the trained modules, recorded in checkpoints so a resume with other
+    /// settings is refused.
+    public var trainedModules: String {
+        "\(projection.spec.kind.rawValue) projection \(projection.inputWidth)→\(projection.hiddenWidth)→\(projection.outputWidth)"
+            + (encoder == nil ? "" : " + encoder")
+    }
+
     /// What the optimizer trains: the projection's weights, and the encoder's when it is trained.
     public var parameters: [Parameter] { projection.parameters + (encoder?.encoderParameters ?? []) }
 
@@ -64,9 +71,9 @@ public final class MotionVectorInputs {
 
     /// Standardises the projection's inputs with the vectors of `trials` and scales its last
     /// layer so they start at `targetRMS` (the backbone's embedding RMS).
-    public func prepareProjection(trainingTrials trials: [String], targetRMS: Float) {
+    public func prepareProjection(trainingTrials trials: [String], targetRMS: Float) throws {
         var values: [Float] = []
-        for t in Set(trials).sorted() { values += (try? vectors(of: t)) ?? [] }
+        for t in Set(trials).sorted() { values += try vectors(of: t) }
         let rows = values.count / width
         projection.setStandardization(from: values, rows: rows)
         projection.calibrate(on: values, rows: rows, targetRMS: targetRMS)
@@ -93,13 +100,13 @@ public final class MotionVectorInputs {
         let raw = Tensor(shape: [total, width])
         var sequences: [Int] = [], indices: [Int] = []
         var row = 0
-        for (b, s) in samples.enumerated() {
+        for (b, s) in samples.enumerated() where !s.vectorSteps.isEmpty {
             let v = try vectors(of: s.trialID)
             let steps = v.count / width
+            guard s.vectorPlaceholderCount == steps else {
+                throw InputError(field: s.id, "the prompt has \(s.vectorPlaceholderCount) motion placeholders; trial '\(s.trialID)' has \(steps) steps (re-run the 'qa' stage after 'encode')")
+            }
             for (position, step) in zip(s.vectorPositions, s.vectorSteps) {
-                guard step < steps else {
-                    throw InputError(field: s.id, "placeholder for step \(step) but trial '\(s.trialID)' has \(steps) steps")
-                }
                 v.withUnsafeBufferPointer { (raw.data + row * width).update(from: $0.baseAddress! + step * width, count: width) }
                 sequences.append(b); indices.append(position); row += 1
             }
@@ -113,8 +120,6 @@ public final class MotionVectorInputs {
         return InputVectorRows(sequences: raw.sequences, indices: raw.indices, values: projection.forward(raw.values))
     }
 
-    /// A generation prompt with the trial's projected vectors at its placeholders; the
-    /// number of placeholders must equal the encoding's steps.
     /// Propagates dL/d(projected vectors) of the last ``rows(for:)`` (same samples) into the
     /// projection and, when it is trained, the encoder: each trial is encoded again right
     /// before its backward, since the encoder keeps one trial's activations.
@@ -135,6 +140,8 @@ public final class MotionVectorInputs {
         }
     }
 
+    /// A generation prompt with the trial's projected vectors at its placeholders; the
+    /// number of placeholders must equal the encoding's steps.
     public func input(tokens: [Int], trialID: String) throws -> BackboneInput {
         let positions = tokens.indices.filter { tokens[$0] == placeholderID }
         guard !positions.isEmpty else { return BackboneInput(tokens: tokens) }

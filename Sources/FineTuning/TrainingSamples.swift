@@ -16,6 +16,8 @@ public struct TrainingSample: Sendable, Equatable {
     /// truncation are absent). Empty for discrete motion tokens.
     public var vectorPositions: [Int] = []
     public var vectorSteps: [Int] = []
+    /// Placeholders in the prompt before truncation: the trial's step count.
+    public var vectorPlaceholderCount = 0
 }
 
 /// What tokenization did to a QA set.
@@ -69,10 +71,10 @@ public struct SamplePreparer {
             let completion = tokenizer.encode(completionText, addBOS: false)
             // The encoding step each placeholder stands for, cut together with the tokens.
             var steps: [Int] = []
+            var placeholders = 0
             if let placeholder = vectorPlaceholder {
-                var k = 0
                 steps = [Int](repeating: -1, count: prompt.count)
-                for (i, id) in prompt.enumerated() where id == placeholder { steps[i] = k; k += 1 }
+                for (i, id) in prompt.enumerated() where id == placeholder { steps[i] = placeholders; placeholders += 1 }
             }
             let excess = prompt.count + completion.count - maxLength
             if excess > 0 {
@@ -87,6 +89,7 @@ public struct SamplePreparer {
             for i in prompt.count..<tokens.count { mask[i] = true }
             if !mask.isEmpty { mask[0] = false }
             var sample = TrainingSample(id: r.id, trialID: r.trialID, tokens: tokens, lossMask: mask, promptLength: prompt.count)
+            sample.vectorPlaceholderCount = placeholders
             for (position, step) in steps.enumerated() where step >= 0 {
                 sample.vectorPositions.append(position); sample.vectorSteps.append(step)
             }

@@ -6,7 +6,7 @@ import BiomechCore
 ///
 /// Inputs are first standardised per dimension with fixed statistics of the training
 /// vectors (`x̂ = (x − mean) · invStd`), so the encoder's arbitrary scale does not set the
-/// learning dynamics. ``calibrate(on:targetRMS:)`` then scales the last layer so the
+/// learning dynamics. ``calibrate(on:rows:targetRMS:)`` then scales the last layer so the
 /// projected training vectors start at the RMS of the model's own input embeddings: at
 /// step 0 a motion vector looks, in magnitude, like a word.
 ///

@@ -62,6 +62,7 @@ import Testing
         #expect(s.vectorSteps == Array(0..<5) + Array(25..<30))
         #expect(s.vectorPositions.allSatisfy { s.tokens[$0] == placeholder } && s.vectorPositions.count == 10)
         #expect(s.tokens.count == full.tokens.count - 20)
+        #expect(s.vectorPlaceholderCount == 30 && full.vectorPlaceholderCount == 30)
     }
 
     @Test func projectionGradientThroughGemmaMatchesFiniteDifferences() throws {
@@ -70,7 +71,7 @@ import Testing
         try adapter.attach(to: b)
         let (records, encodings) = data(2)
         let m = try motion(b, encodings)
-        m.prepareProjection(trainingTrials: Array(encodings.keys), targetRMS: b.inputEmbeddingRMS)
+        try m.prepareProjection(trainingTrials: Array(encodings.keys), targetRMS: b.inputEmbeddingRMS)
         let samples = SamplePreparer(tokenizer: b.textTokenizer, maxLength: 400, lossOnPrompt: true, vectorPlaceholder: m.placeholderID)
             .prepare(records).samples
         func loss() throws -> Double {
@@ -138,6 +139,14 @@ import Testing
                 && r1.finalValidationLoss == r3.finalValidationLoss
             if !identical && attempt < 3 { continue }
             #expect(identical, "resumed run differs from the uninterrupted one")
+            // A checkpoint of a linear projection does not resume an MLP run.
+            let (b5, a5, _) = try make()
+            let linear = try motion(b5, encodings, kind: .linear)
+            let refused = #expect(throws: InputError.self) {
+                try FineTuner(model: b5, adapter: a5, tokenizer: b5.textTokenizer, options: options(), outputDirectory: d2, motion: linear)
+                    .train(train, validation: validation, resume: true)
+            }
+            #expect(refused?.message.contains("linear projection") == true)
 
             // A fresh backbone with the saved adapter and projection answers as the trained one.
             let (b4, a4, m4) = try make()
@@ -165,6 +174,13 @@ import Testing
         #expect(throws: InputError.self) { try m.input(tokens: short, trialID: records[0].trialID) }
         #expect(throws: InputError.self) { try m.input(tokens: prompt, trialID: "nobody") }
         #expect(throws: InputError.self) { try m.add(trial: "x", encoding: .tokens([1, 2])) }
+        // Training refuses a prompt whose placeholders do not match its trial's steps.
+        let (other, _) = data(1, steps: 3)
+        let samples = SamplePreparer(tokenizer: b.textTokenizer, maxLength: 400, lossOnPrompt: true, vectorPlaceholder: m.placeholderID)
+            .prepare([QARecord(id: "q", trialID: records[0].trialID, participantID: "p", split: .train, task: "impaired",
+                               prompt: other[0].prompt, answer: "yes", target: .category("yes"), text: other[0].text)]).samples
+        let error = #expect(throws: InputError.self) { try m.rows(for: samples) }
+        #expect(error?.message.contains("3 motion placeholders") == true)
         #expect(throws: InputError.self) { try m.add(trial: "x", encoding: .vectors(count: 1, width: 3, values: [0, 0, 0])) }
     }
 }
@@ -230,7 +246,7 @@ extension ContinuousMotionTests {
         let m = MotionVectorInputs(projection: projection, placeholderID: b.textTokenizer.id(ofPiece: MotionText.vectorPiece)!,
                                    encoder: encoder, features: features)
         #expect(m.parameters.map(\.name).last == "encoder.weight")
-        m.prepareProjection(trainingTrials: Array(features.keys), targetRMS: b.inputEmbeddingRMS)
+        try m.prepareProjection(trainingTrials: Array(features.keys), targetRMS: b.inputEmbeddingRMS)
         // Truncated to 3 of 4 steps in the first sample: the cut step gets no gradient.
         var samples = SamplePreparer(tokenizer: b.textTokenizer, maxLength: 400, lossOnPrompt: true, vectorPlaceholder: m.placeholderID)
             .prepare(records).samples
