@@ -64,8 +64,10 @@ public enum TokenHistogram {
 
     public static func features(_ encodings: [MotionEncoding], codebookSize: Int) throws -> [Float] {
         var values = [Float](repeating: 0, count: encodings.count * codebookSize)
+        var vectorsSeen = false
         for (row, encoding) in encodings.enumerated() {
             guard case .tokens(let tokens) = encoding else {
+                vectorsSeen = true
                 guard case .vectors(let count, let w, let v) = encoding, 2 * w == codebookSize else {
                     throw InputError(field: "token-histogram-boosting",
                                      "encodings mix tokens and vectors, or vectors of another width than the \(codebookSize / 2) fitted")
@@ -79,6 +81,9 @@ public enum TokenHistogram {
                     values[row * codebookSize + w + j] = Float(max(0, square / Double(count) - mean * mean).squareRoot())
                 }
                 continue
+            }
+            if vectorsSeen {
+                throw InputError(field: "token-histogram-boosting", "encodings mix discrete tokens and continuous vectors")
             }
             guard !tokens.isEmpty else { continue }
             let weight = 1 / Float(tokens.count)

@@ -138,13 +138,23 @@ func syntheticTrials(seed: UInt64) -> [QATrial] {
         #expect(sizes.max()! - sizes.min()! <= 4)
     }
 
+    @Test func continuousEncodingsArePooledToMeanAndStandardDeviation() throws {
+        // Known values: steps (1, 10), (3, 10), (5, 40) → means (3, 20), standard deviations (√(8/3), √200).
+        let e = MotionEncoding.vectors(count: 3, width: 2, values: [1, 10, 3, 10, 5, 40])
+        #expect(TokenHistogram.width([e], codebookSize: 99) == 4)
+        let f = try TokenHistogram.features([e], codebookSize: 4)
+        let expected: [Float] = [3, 20, Float((8.0 / 3).squareRoot()), Float(200.0.squareRoot())]
+        for (a, b) in zip(f, expected) { #expect(abs(a - b) < 1e-5) }
+    }
+
     @Test func errorsAreReportedNotTrapped() throws {
         let model = TokenHistogramBoosting()
         #expect(throws: InputError.self) { try model.predict(encodings: [.tokens([1])]) }
         var random = SeededRandom(seed: 1)
+        // Tokens and vectors mixed in one fit.
         #expect(throws: InputError.self) {
-            try model.fit(encodings: [.vectors(count: 1, width: 2, values: [0, 0])], targets: [.category("a")], participants: ["p"],
-                          task: classTask, random: &random, progress: .silent())
+            try model.fit(encodings: [.vectors(count: 1, width: 2, values: [0, 0]), .tokens([1])], targets: [.category("a"), .category("a")],
+                          participants: ["p", "q"], task: classTask, random: &random, progress: .silent())
         }
         #expect(throws: InputError.self) {
             try model.fit(encodings: [.tokens([1])], targets: [.category("zzz")], participants: ["p"],
