@@ -116,6 +116,12 @@ public final class Gemma3LanguageBackbone: LanguageBackbone, TrainableLanguageMo
     public var embeddingWidth: Int { model.hiddenSize }
 
     public func chatPrompt(_ turns: [ChatTurn], openModelTurn: Bool) -> String {
+        Self.chatPrompt(turns, openModelTurn: openModelTurn)
+    }
+
+    /// The chat template needs no weights, so tools that only render prompts (the `qa`
+    /// stage) use this without loading the model.
+    public static func chatPrompt(_ turns: [ChatTurn], openModelTurn: Bool) -> String {
         let messages = turns.map { t -> Gemma3ChatTemplate.Message in
             switch t.role {
             case .system: return .system(t.text)

@@ -2,6 +2,7 @@ import BiomechCore
 import BiomechModelRepresentation
 import ChanceBaseline
 import ClassificationTask
+import ClinicalTasks
 import ContinuousEncoder
 import Gemma3Backbone
 import JointAnglesRepresentation
@@ -34,4 +35,10 @@ enum PluginCatalog {
         registry.register(QLoRAAdapter.descriptor) { try QLoRAAdapter.make($0) }
         return registry
     }()
+
+    /// Backbones whose chat template renders without their weights, by plugin id; the `qa`
+    /// stage uses these instead of loading the model.
+    static let weightFreeChatTemplates: [String: ChatTemplate] = [
+        Gemma3LanguageBackbone.descriptor.id: { Gemma3LanguageBackbone.chatPrompt($0, openModelTurn: $1) },
+    ]
 }

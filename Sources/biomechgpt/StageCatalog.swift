@@ -20,6 +20,7 @@ enum StageCatalog {
     /// The configured backbone's chat template (Gemma's when the recipe names no backbone).
     @Sendable static func backboneChatTemplate(_ context: RunContext) throws -> ChatTemplate {
         guard let spec = context.recipe.backbone else { return ChatTemplates.gemma }
+        if let template = PluginCatalog.weightFreeChatTemplates[spec.id] { return template }
         let backbone = UncheckedBox(try context.registry.make(.backbone, spec) as any LanguageBackbone)
         return { turns, openModelTurn in backbone.value.chatPrompt(turns, openModelTurn: openModelTurn) }
     }

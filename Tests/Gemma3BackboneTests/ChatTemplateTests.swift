@@ -48,3 +48,21 @@ struct ChatTemplateTests {
         #expect(tokenizer.encode(text, addBOS: false) == chat.token_ids)
     }
 }
+
+@Suite struct WeightFreeChatTemplateTests {
+    @Test func staticTemplateRendersWhatTheLoadedBackboneRenders() throws {
+        let backbone = try Gemma3LanguageBackbone(preset: "tiny", tokenizer: Gemma3TextTokenizer.byteLevel())
+        let conversations: [[ChatTurn]] = [
+            [ChatTurn(.user, "Is this gait impaired? <motion_start><motion_3><motion_end>")],
+            [ChatTurn(.system, "You are a gait analyst."), ChatTurn(.user, "Cadence?"), ChatTurn(.model, "110 steps/min")],
+            [ChatTurn(.user, "a"), ChatTurn(.user, "b")],  // not alternating: the fallback path
+        ]
+        for turns in conversations {
+            for open in [true, false] {
+                #expect(Gemma3LanguageBackbone.chatPrompt(turns, openModelTurn: open) == backbone.chatPrompt(turns, openModelTurn: open))
+            }
+        }
+        #expect(Gemma3LanguageBackbone.chatPrompt([ChatTurn(.user, "Hi")], openModelTurn: true)
+            == "<bos><start_of_turn>user\nHi<end_of_turn>\n<start_of_turn>model\n")
+    }
+}
