@@ -60,6 +60,9 @@ struct AskCommand: ParsableCommand {
             _ = try model.backbone.generate(input, options: GenerationOptions(maxNewTokens: maxTokens)) { id in
                 generated.append(id)
                 let answer = GenerationEvaluation.answerText(generated, tokenizer: model.backbone.textTokenizer)
+                // A character split over byte tokens decodes as U+FFFD until its last byte
+                // arrives: wait for it, so what is printed stays a prefix of the answer.
+                if answer.hasSuffix("\u{FFFD}") { return true }
                 let piece = answer.hasPrefix(printed) ? String(answer.dropFirst(printed.count)) : "\n" + answer
                 FileHandle.standardOutput.write(Data(piece.utf8))
                 printed = answer
