@@ -68,6 +68,11 @@ struct AskCommand: ParsableCommand {
                 printed = answer
                 return true
             }
+            // Whatever was held back (an incomplete last character) is printed as decoded.
+            let final = GenerationEvaluation.answerText(generated, tokenizer: model.backbone.textTokenizer)
+            if final.hasPrefix(printed), final.count > printed.count {
+                FileHandle.standardOutput.write(Data(String(final.dropFirst(printed.count)).utf8))
+            }
             print()
         }
     }
