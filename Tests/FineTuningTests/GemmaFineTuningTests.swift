@@ -50,13 +50,7 @@ import Testing
         for p in adapter.projections.prefix(2) {
             for (param, index) in [(p.loraA, 3), (p.loraB, 5)] {
                 let analytic = Double(param.grad!.data[index])
-                let orig = param.value.data[index], h: Float = 1e-2
-                param.value.data[index] = orig + h
-                let lp = try b.evaluationLoss(tokens: tokens, lossMask: mask).loss
-                param.value.data[index] = orig - h
-                let lm = try b.evaluationLoss(tokens: tokens, lossMask: mask).loss
-                param.value.data[index] = orig
-                let numeric = (lp - lm) / Double(2 * h)
+                let numeric = try centralDifference(param, index) { try b.evaluationLoss(tokens: tokens, lossMask: mask).loss }
                 #expect(abs(numeric - analytic) <= 2e-3 + 2e-2 * abs(analytic), "\(param.name)[\(index)]: \(numeric) vs \(analytic)")
             }
         }
