@@ -92,7 +92,9 @@ let package = Package(
         // MARK: Numerics engine (tensors, differentiable operations, optimizers, safetensors)
         .target(name: "NumericsEngine", dependencies: ["CBLAS", "BiomechCore"],
                 path: "Sources/NumericsEngine"),
-        .testTarget(name: "NumericsEngineTests", dependencies: ["NumericsEngine", "BiomechCore"],
+        // Finite-difference gradient checks shared by the test targets.
+        .target(name: "GradientChecking", dependencies: ["NumericsEngine", "BiomechCore"], path: "Tests/GradientChecking"),
+        .testTarget(name: "NumericsEngineTests", dependencies: ["NumericsEngine", "BiomechCore", "GradientChecking"],
                     path: "Tests/NumericsEngineTests",
                     resources: [.copy("Fixtures")]),
         // MARK: End of numerics engine
@@ -100,7 +102,7 @@ let package = Package(
         // MARK: VQ-VAE motion tokenizer (plugin id `vqvae`)
         .target(name: "VQVAETokenizer", dependencies: ["BiomechCore", "NumericsEngine"],
                 path: "Plugins/VQVAETokenizer"),
-        .testTarget(name: "VQVAETokenizerTests", dependencies: ["VQVAETokenizer", "ContinuousEncoder", "NumericsEngine", "BiomechCore"],
+        .testTarget(name: "VQVAETokenizerTests", dependencies: ["GradientChecking", "VQVAETokenizer", "ContinuousEncoder", "NumericsEngine", "BiomechCore"],
                     path: "Tests/VQVAETokenizerTests", resources: [.copy("Fixtures")]),
         // MARK: Continuous-encoder baseline (plugin id `continuous-encoder`)
         .target(name: "ContinuousEncoder", dependencies: ["BiomechCore", "NumericsEngine", "VQVAETokenizer"],
@@ -114,10 +116,10 @@ let package = Package(
                 dependencies: ["BiomechCore", "BiomechRecipes", "NumericsEngine", "ClinicalTasks", "LoRAAdapter"],
                 path: "Sources/FineTuning"),
         .testTarget(name: "AdapterTests",
-                    dependencies: ["LoRAAdapter", "QLoRAAdapter", "NumericsEngine", "GGUF", "BiomechCore"],
+                    dependencies: ["GradientChecking", "LoRAAdapter", "QLoRAAdapter", "NumericsEngine", "GGUF", "BiomechCore"],
                     path: "Tests/AdapterTests"),
         .testTarget(name: "FineTuningTests",
-                    dependencies: ["FineTuning", "LoRAAdapter", "QLoRAAdapter", "NumericsEngine", "ClinicalTasks",
+                    dependencies: ["GradientChecking", "FineTuning", "LoRAAdapter", "QLoRAAdapter", "NumericsEngine", "ClinicalTasks",
                                    "BiomechRecipes", "BiomechCore", "Gemma3Backbone", "GGUF"],
                     path: "Tests/FineTuningTests"),
         // MARK: End of adapters and fine-tuning

@@ -5,33 +5,35 @@ import Foundation
 import LoRAAdapter
 import NumericsEngine
 
-/// Trainer settings: the recipe's `training:` section plus run-level choices.
+/// Trainer settings: the recipe's `training:` section plus run-level choices. The recipe
+/// settings' defaults are `TrainingSection`'s (the paper's), stated there once.
 public struct FineTuningOptions: Sendable {
-    public var epochs: Double = 1.2
-    public var learningRate: Double = 2e-4
-    public var batchSize: Int = 1
-    public var gradientAccumulation: Int = 8
-    public var maxLength: Int = 1024
-    public var warmupRatio: Double = 0.03
-    public var schedule: LearningRateSchedule.Decay = .cosine
-    public var weightDecay: Double = 0
-    public var lossOnPrompt: Bool = true
+    public var epochs: Double
+    public var learningRate: Double
+    public var batchSize: Int
+    public var gradientAccumulation: Int
+    public var maxLength: Int
+    public var warmupRatio: Double
+    public var schedule: LearningRateSchedule.Decay
+    public var weightDecay: Double
+    public var lossOnPrompt: Bool
     /// Optimizer steps between checkpoints (0: only the final state is saved).
-    public var checkpointEvery: Int = 200
+    public var checkpointEvery: Int
     /// Optimizer steps between validation losses (0: only at the end).
-    public var validationEvery: Int = 100
+    public var validationEvery: Int
     /// Global gradient-norm clipping (≤ 0: none).
-    public var maxGradNorm: Double = 1
+    public var maxGradNorm: Double
     /// Validation samples used for the periodic loss (the first N; 0 = all).
     public var maxValidationSamples: Int = 256
     /// Completed checkpoints kept on disk (older ones are removed).
     public var keepCheckpoints: Int = 2
-    public var seed: UInt64 = 0
+    public var seed: UInt64
     /// Stop (as if interrupted) after this many optimizer steps in this call; for tests and
     /// for splitting a long run over several sessions. nil: run to the end.
     public var stopAfterSteps: Int?
 
-    public init() {}
+    /// The paper's defaults.
+    public init() { self.init(TrainingSection(), seed: 0) }
 
     /// The recipe's training section.
     public init(_ t: TrainingSection, seed: UInt64) {

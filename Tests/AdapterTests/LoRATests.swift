@@ -1,6 +1,7 @@
 import BiomechCore
 import Foundation
 import NumericsEngine
+import GradientChecking
 import Testing
 @testable import LoRAAdapter
 
@@ -61,14 +62,14 @@ import Testing
         var rng = SeededRandom(seed: 11)
         let r = Tensor.randomNormal(shape: [5, 6], std: 1, using: &rng)
         let saved = lora.random
-        func loss() -> Double { lora.random = saved; return weightedSum(lora.forward(x), r) }
+        func loss() -> Double { lora.random = saved; return GradCheck.weightedSum(lora.forward(x), r) }
         _ = loss()
         for p in lora.parameters { p.zeroGrad() }
         let dx = lora.backward(r)!.clone()
-        #expect(gradientViolation(numericGradient(x, loss), dx) <= 0)
-        #expect(gradientViolation(numericGradient(lora.loraA.value, loss), lora.loraA.grad!) <= 0)
-        #expect(gradientViolation(numericGradient(lora.loraB.value, loss), lora.loraB.grad!) <= 0)
-        #expect(gradientViolation(numericGradient(base.weight.value, loss), base.weight.grad!) <= 0)
+        #expect(GradCheck.violation(GradCheck.numeric(x, loss), dx) <= 0)
+        #expect(GradCheck.violation(GradCheck.numeric(lora.loraA.value, loss), lora.loraA.grad!) <= 0)
+        #expect(GradCheck.violation(GradCheck.numeric(lora.loraB.value, loss), lora.loraB.grad!) <= 0)
+        #expect(GradCheck.violation(GradCheck.numeric(base.weight.value, loss), base.weight.grad!) <= 0)
     }
 
     @Test func dropoutIsSeededAndOffAtInference() {
@@ -193,12 +194,12 @@ import Testing
         for p in adapter.projections { for i in 0..<p.loraB.value.count { p.loraB.value.data[i] = Float(rng.nextGaussian()) * 0.3 } }
         let x = Tensor.randomNormal(shape: [3, 4], std: 1, using: &rng)
         let r = Tensor.randomNormal(shape: [3, 4], std: 1, using: &rng)
-        func loss() -> Double { weightedSum(model.forward(x), r) }
+        func loss() -> Double { GradCheck.weightedSum(model.forward(x), r) }
         _ = loss()
         model.backward(r)
         for p in adapter.trainableParameters {
             let g = p.grad!.clone()
-            #expect(gradientViolation(numericGradient(p.value, step: 1e-3, loss), g, atol: 5e-3, rtol: 2e-2) <= 0, "\(p.name)")
+            #expect(GradCheck.violation(GradCheck.numeric(p.value, step: 1e-3, loss), g, atol: 5e-3, rtol: 2e-2) <= 0, "\(p.name)")
         }
     }
 }

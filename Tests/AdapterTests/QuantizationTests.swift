@@ -2,6 +2,7 @@ import BiomechCore
 import Foundation
 import GGUF
 import NumericsEngine
+import GradientChecking
 import Testing
 @testable import LoRAAdapter
 @testable import QLoRAAdapter
@@ -135,11 +136,11 @@ func q8Weight(rows: Int, columns: Int, seed: UInt64) throws -> GGMLWeight {
         for i in 0..<lora.loraB.value.count { lora.loraB.value.data[i] = Float(rng.nextGaussian()) * 0.2 }
         let x = Tensor.randomNormal(shape: [3, 64], std: 1, using: &rng)
         let r = Tensor.randomNormal(shape: [3, 20], std: 1, using: &rng)
-        func loss() -> Double { weightedSum(lora.forward(x), r) }
+        func loss() -> Double { GradCheck.weightedSum(lora.forward(x), r) }
         _ = loss()
         let dx = lora.backward(r)!.clone()
-        #expect(gradientViolation(numericGradient(x, loss), dx) <= 0)
-        #expect(gradientViolation(numericGradient(lora.loraA.value, loss), lora.loraA.grad!) <= 0)
+        #expect(GradCheck.violation(GradCheck.numeric(x, loss), dx) <= 0)
+        #expect(GradCheck.violation(GradCheck.numeric(lora.loraA.value, loss), lora.loraA.grad!) <= 0)
     }
 
     @Test func qloraAttachQuantizesTheTargets() throws {

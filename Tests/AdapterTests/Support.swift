@@ -49,33 +49,6 @@ final class ToyModel: AdaptableModel {
     }
 }
 
-func weightedSum(_ out: Tensor, _ r: Tensor) -> Double {
-    var s: Double = 0
-    for i in 0..<out.count { s += Double(out.data[i]) * Double(r.data[i]) }
-    return s
-}
-
-/// Central differences of `loss` with respect to every element of `x`.
-func numericGradient(_ x: Tensor, step h: Float = 1e-2, _ loss: () -> Double) -> [Double] {
-    var g = [Double](repeating: 0, count: x.count)
-    for i in 0..<x.count {
-        let orig = x.data[i]
-        x.data[i] = orig + h; let lp = loss()
-        x.data[i] = orig - h; let lm = loss()
-        x.data[i] = orig
-        g[i] = (lp - lm) / Double(2 * h)
-    }
-    return g
-}
-
-/// The worst of `|numeric − analytic| − (atol + rtol·max|analytic|)`; ≤ 0 passes.
-func gradientViolation(_ numeric: [Double], _ analytic: Tensor, atol: Double = 2e-3, rtol: Double = 1e-2) -> Double {
-    let scale = (0..<analytic.count).map { abs(Double(analytic.data[$0])) }.max() ?? 0
-    var worst = -Double.infinity
-    for i in 0..<numeric.count { worst = max(worst, abs(numeric[i] - Double(analytic.data[i])) - (atol + rtol * scale)) }
-    return worst
-}
-
 func temporaryDirectory(_ label: String) -> URL {
     let url = FileManager.default.temporaryDirectory.appendingPathComponent("adapter-tests-\(label)-\(UUID().uuidString)")
     try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)

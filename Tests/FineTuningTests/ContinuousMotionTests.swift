@@ -2,6 +2,7 @@ import BiomechCore
 import Foundation
 import Gemma3Backbone
 import NumericsEngine
+import GradientChecking
 import Testing
 @testable import ClinicalTasks
 @testable import FineTuning
@@ -88,7 +89,7 @@ extension GemmaFineTuningTests {
             for p in m.projection.parameters {
                 for index in [0, 7, p.value.count - 1] {
                     let analytic = Double(p.grad!.data[index])
-                    let numeric = try centralDifference(p, index, loss)
+                    let numeric = try GradCheck.centralDifference(p, index, loss)
                     #expect(abs(numeric - analytic) <= 2e-3 + 2e-2 * abs(analytic), "\(p.name)[\(index)]: \(numeric) vs \(analytic)")
                 }
             }
@@ -259,7 +260,7 @@ extension GemmaFineTuningTests.ContinuousMotionTests {
         let w = encoder.weight
         for index in [0, 5, w.value.count - 1] {
             let analytic = Double(w.grad!.data[index])
-            let numeric = try centralDifference(w, index, loss)
+            let numeric = try GradCheck.centralDifference(w, index, loss)
             #expect(abs(numeric - analytic) <= 2e-3 + 2e-2 * abs(analytic), "encoder.weight[\(index)]: \(numeric) vs \(analytic)")
         }
         // Saved with the projection, restored into a fresh encoder.

@@ -2,6 +2,7 @@ import BiomechCore
 import Foundation
 import Gemma3Backbone
 import NumericsEngine
+import GradientChecking
 import Testing
 @testable import ClinicalTasks
 @testable import FineTuning
@@ -50,7 +51,7 @@ import Testing
         for p in adapter.projections.prefix(2) {
             for (param, index) in [(p.loraA, 3), (p.loraB, 5)] {
                 let analytic = Double(param.grad!.data[index])
-                let numeric = try centralDifference(param, index) { try b.evaluationLoss(tokens: tokens, lossMask: mask).loss }
+                let numeric = try GradCheck.centralDifference(param, index) { try b.evaluationLoss(tokens: tokens, lossMask: mask).loss }
                 #expect(abs(numeric - analytic) <= 2e-3 + 2e-2 * abs(analytic), "\(param.name)[\(index)]: \(numeric) vs \(analytic)")
             }
         }

@@ -144,14 +144,3 @@ func temporaryDirectory(_ label: String) -> URL {
     return url
 }
 
-/// The central difference of `loss` in element `index` of `parameter` (step `h`); the value
-/// is restored afterwards.
-func centralDifference(_ parameter: Parameter, _ index: Int, step h: Float = 1e-2, _ loss: () throws -> Double) rethrows -> Double {
-    let orig = parameter.value.data[index]
-    defer { parameter.value.data[index] = orig }
-    parameter.value.data[index] = orig + h
-    let lp = try loss()
-    parameter.value.data[index] = orig - h
-    let lm = try loss()
-    return (lp - lm) / Double(2 * h)
-}

@@ -1,5 +1,6 @@
 import BiomechCore
 import Foundation
+import GradientChecking
 import Testing
 @testable import NumericsEngine
 

@@ -1,5 +1,6 @@
 import Foundation
 import BiomechCore
+import GradientChecking
 import Testing
 @testable import NumericsEngine
 

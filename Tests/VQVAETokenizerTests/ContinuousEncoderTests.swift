@@ -1,5 +1,6 @@
 import BiomechCore
 import Foundation
+import GradientChecking
 import Testing
 @testable import ContinuousEncoder
 @testable import NumericsEngine
@@ -98,13 +99,7 @@ struct TrainableContinuousEncoderTests {
             for index in [0, p.value.count / 3, p.value.count - 1] {
                 let analytic = Double(p.grad!.data[index])
                 // A small step: ReLU kinks within ±h would bias a wider difference.
-                let orig = p.value.data[index], h: Float = 2e-3
-                p.value.data[index] = orig + h
-                let lp = try loss()
-                p.value.data[index] = orig - h
-                let lm = try loss()
-                p.value.data[index] = orig
-                let numeric = (lp - lm) / Double(2 * h)
+                let numeric = try GradCheck.centralDifference(p, index, step: 2e-3, loss)
                 #expect(abs(numeric - analytic) <= 5e-3 + 2e-2 * abs(analytic), "\(p.name)[\(index)]: \(numeric) vs \(analytic)")
             }
         }
