@@ -96,7 +96,10 @@ enum ParameterTypeCheck {
         case "[double]":
             if value.doubleValue == nil, value.elements?.allSatisfy({ $0.doubleValue != nil }) != true { throw fail("a list of numbers") }
         case _ where type.contains("|"):
+            // Alternatives are literal values, or a type name (`double|auto`: a number or 'auto').
             let choices = type.split(separator: "|").map(String.init)
+            if choices.contains("int"), value.intValue != nil { return }
+            if choices.contains("double"), value.doubleValue != nil { return }
             guard let s = value.stringValue, choices.contains(s) else { throw fail("one of the listed values", allowed: choices) }
         default: break
         }

@@ -45,5 +45,24 @@ public enum RecipeLoader {
         try need(.baselines, "baselines", !r.baselines.isEmpty)
         if r.repeats < 1 { throw (loaded.resolved["repeats"] ?? at).error(field: "repeats", "expected at least 1") }
         if r.threads < 1 { throw (loaded.resolved["threads"] ?? at).error(field: "threads", "expected at least 1") }
+        try checkTraining(r.training, section: loaded.resolved["training"] ?? at)
+    }
+
+    /// Values the trainer cannot run with, reported at the recipe line that set them.
+    static func checkTraining(_ t: TrainingSection, section: ConfigValue) throws {
+        func require(_ ok: Bool, _ key: String, _ expected: String) throws {
+            guard !ok else { return }
+            throw (section[key] ?? section).error(field: "training.\(key)", "expected \(expected)")
+        }
+        try require(t.epochs.isFinite && t.epochs > 0, "epochs", "a positive number of epochs")
+        try require(t.learningRate.isFinite && t.learningRate > 0, "learning_rate", "a positive number")
+        try require(t.batchSize >= 1, "batch_size", "at least 1")
+        try require(t.gradientAccumulation >= 1, "gradient_accumulation", "at least 1")
+        try require(t.maxLength >= 2, "max_length", "at least 2 tokens")
+        try require(t.warmupRatio.isFinite && t.warmupRatio >= 0 && t.warmupRatio <= 1, "warmup_ratio", "a fraction in [0, 1]")
+        try require(t.weightDecay.isFinite && t.weightDecay >= 0, "weight_decay", "a non-negative number")
+        try require(t.checkpointEvery >= 0, "checkpoint_every", "0 or more steps")
+        try require(t.validationEvery >= 0, "validation_every", "0 or more steps")
+        try require(t.maxGradNorm.isFinite, "max_grad_norm", "a number (≤ 0: no clipping)")
     }
 }

@@ -14,7 +14,8 @@ private let registry: PluginRegistry = {
                                 parameters: [ParameterSpec("zero_wrists", "bool", default: "true", "")])) { _ in 0 }
     r.register(PluginDescriptor(id: "fake-tokenizer", kind: .tokenizer, summary: "test",
                                 parameters: [ParameterSpec("codebook_size", "int", default: "512", ""),
-                                             ParameterSpec("width", "int", default: "512", "")])) { _ in 0 }
+                                             ParameterSpec("width", "int", default: "512", ""),
+                                             ParameterSpec("reset_threshold", "double|auto", default: "auto", "")])) { _ in 0 }
     r.register(PluginDescriptor(id: "other-tokenizer", kind: .tokenizer, summary: "test",
                                 parameters: [ParameterSpec("layers", "int", default: "1", "")])) { _ in 0 }
     return r
@@ -48,7 +49,7 @@ private let registry: PluginRegistry = {
         let loaded = try RecipeLoader.load(file.path)
         let error = #expect(throws: InputError.self) { try RecipeLoader.check(loaded, registry: registry) }
         #expect(error?.line == 4)
-        #expect(error?.allowed == ["codebook_size", "width"])
+        #expect(error?.allowed == ["codebook_size", "width", "reset_threshold"])
     }
 
     @Test func wrongParameterTypeIsRejected() throws {
@@ -59,6 +60,35 @@ private let registry: PluginRegistry = {
         let error = #expect(throws: InputError.self) { try RecipeLoader.check(try RecipeLoader.load(file.path), registry: registry) }
         #expect(error?.message.contains("an integer") == true)
         #expect(error?.line == 4)
+    }
+
+    /// A recipe `extends: base.yaml` with `body` appended, loaded.
+    private func recipe(_ body: String) throws -> LoadedRecipe {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("recipe-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let file = dir.appendingPathComponent("r.yaml")
+        try "extends: \(fixture("base.yaml"))\nname: x\n\(body)".write(to: file, atomically: true, encoding: .utf8)
+        return try RecipeLoader.load(file.path)
+    }
+
+    @Test func typeOrLiteralAlternativesAcceptBoth() throws {
+        try RecipeLoader.check(recipe("tokenizer:\n  reset_threshold: 1.5\n"), registry: registry)
+        try RecipeLoader.check(recipe("tokenizer:\n  reset_threshold: auto\n"), registry: registry)
+        let error = #expect(throws: InputError.self) {
+            try RecipeLoader.check(recipe("tokenizer:\n  reset_threshold: sometimes\n"), registry: registry)
+        }
+        #expect(error?.allowed == ["double", "auto"] && error?.line == 4)
+    }
+
+    @Test func trainingValuesTheTrainerCannotUseAreLocatedErrors() throws {
+        for (line, field) in [("batch_size: 0", "training.batch_size"), ("epochs: .nan", "training.epochs"),
+                              ("gradient_accumulation: -1", "training.gradient_accumulation"),
+                              ("warmup_ratio: 2", "training.warmup_ratio")] {
+            let error = #expect(throws: InputError.self) {
+                try RecipeLoader.check(recipe("training:\n  \(line)\n"), registry: registry)
+            }
+            #expect(error?.field == field && error?.line == 4, "\(line): \(String(describing: error))")
+        }
     }
 
     @Test func extendsOverridesAsDocumented() throws {
