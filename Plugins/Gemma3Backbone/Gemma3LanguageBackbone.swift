@@ -39,19 +39,19 @@ public final class Gemma3LanguageBackbone: LanguageBackbone, TrainableLanguageMo
         var modelPath = try parameters.optionalString("model")
         if modelPath == nil, let e = env[ModelLocator.environmentVariable], !e.isEmpty { modelPath = e }
         let config = try parameters.choice("config", from: ["file", "tiny", "small"], default: "file")
-        let seed = try parameters.int("seed", default: 0)
+        let seed = try parameters.seed(default: 0)
         let context = try parameters.positiveInt("context_length", default: 1024)
         let threads = try parameters.int("threads", default: 0)
         if threads > 0 { Threads.setCount(threads) }
         let locate = { try ModelLocator.locate(environment: modelPath.map { [ModelLocator.environmentVariable: $0] } ?? [:]) }
         if config == "file" {
-            return try Gemma3LanguageBackbone(modelAt: try locate(), contextLength: context, seed: UInt64(seed))
+            return try Gemma3LanguageBackbone(modelAt: try locate(), contextLength: context, seed: seed)
         }
         // A random configuration takes the model file's tokenizer when there is one, and a
         // byte-level tokenizer otherwise (so it needs no file at all).
         let tokenizer = try (try? locate()).map { try Gemma3TextTokenizer(gguf: GGUFFile(url: $0)) }
             ?? Gemma3TextTokenizer.byteLevel()
-        return try Gemma3LanguageBackbone(preset: config, tokenizer: tokenizer, contextLength: context, seed: UInt64(seed))
+        return try Gemma3LanguageBackbone(preset: config, tokenizer: tokenizer, contextLength: context, seed: seed)
     }
 
     public let model: Gemma3Model

@@ -42,9 +42,7 @@ public struct LoRAConfiguration: Sendable, Codable, Equatable {
         guard dropout >= 0 && dropout < 1 else { throw parameters.error("dropout", "expected a probability in [0, 1), got \(dropout)") }
         targetModules = try parameters.strings("target_modules", default: Self.allProjections)
         guard !targetModules.isEmpty else { throw parameters.error("target_modules", "needs at least one module") }
-        let s = try parameters.int("seed", default: 0)
-        guard s >= 0 else { throw parameters.error("seed", "expected a non-negative integer, got \(s)") }
-        seed = UInt64(s)
+        seed = try parameters.seed(default: 0)
         baseModelName = try parameters.string("base_model", default: "google/gemma-3-270m-it")
     }
 }

@@ -124,7 +124,7 @@ public struct VQVAEConfiguration: Codable, Sendable, Equatable {
         }
         velocityLoss = try p.double("velocity_loss", default: d.velocityLoss)
         checkpointEvery = try p.positiveInt("checkpoint_every", default: d.checkpointEvery)
-        seed = UInt64(try p.int("seed", default: Int(d.seed)))
+        seed = try p.seed(default: d.seed)
         threads = try p.positiveInt("threads", default: d.threads)
         do { try validate(path: p.path) } catch let e as InputError {
             let key = e.field.map { String($0.split(separator: ".").last ?? "") } ?? ""

@@ -36,6 +36,13 @@ public struct PluginParameters: Sendable {
         return x
     }
 
+    /// A seed: a non-negative integer.
+    public func seed(_ key: String = "seed", default fallback: UInt64) throws -> UInt64 {
+        let s = try int(key, default: Int(clamping: fallback))
+        guard s >= 0 else { throw error(key, "expected a non-negative integer, got \(s)") }
+        return UInt64(s)
+    }
+
     public func double(_ key: String, default fallback: Double) throws -> Double {
         guard let v = value(key) else { return fallback }
         guard let x = v.doubleValue else { throw wrongType(key, v, "a number") }

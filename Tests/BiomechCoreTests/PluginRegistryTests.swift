@@ -39,6 +39,13 @@ private final class Doubler { let factor: Int; init(_ f: Int) { factor = f } }
         #expect(error?.field == "tokenizer.factor")
     }
 
+    @Test func seedsAreNonNegative() throws {
+        #expect(try PluginParameters(["seed": "7"]).seed(default: 1) == 7)
+        #expect(try PluginParameters.empty.seed(default: 3) == 3)
+        let error = #expect(throws: InputError.self) { try PluginParameters(["seed": "-1"], path: "adapter").seed(default: 0) }
+        #expect(error?.field == "adapter.seed")
+    }
+
     @Test func descriptorsAreListedByKind() {
         #expect(registry().descriptors.map(\.id) == ["doubler"])
         #expect(registry().ids(of: .backbone).isEmpty)

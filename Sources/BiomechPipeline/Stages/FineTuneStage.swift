@@ -137,10 +137,13 @@ public struct AdaptedBackbone {
             projection = VectorProjection(spec: encoder.projection, inputWidth: tokenizer.vectorWidth,
                                           outputWidth: backbone.embeddingWidth, seed: context.seed &+ UInt64(repetition))
         }
-        // Each repeat gets its own adapter initialisation and dropout stream.
+        // Each repeat gets its own adapter initialisation and dropout stream: the adapter's
+        // seed (the run's seed unless the recipe sets one) plus the repeat's index.
         var spec = adapterSpec
-        if spec.section["seed"] == nil, var entries = spec.section.entries {
-            entries.append(.init(key: "seed", keyLocation: nil, value: ConfigValue(.scalar("\(context.seed &+ UInt64(repetition))", quoted: false))))
+        if var entries = spec.section.entries {
+            let base = try PluginParameters(section: spec.section, path: "adapter").seed(default: context.seed)
+            entries.removeAll { $0.key == "seed" }
+            entries.append(.init(key: "seed", keyLocation: nil, value: ConfigValue(.scalar("\(base &+ UInt64(repetition))", quoted: false))))
             spec.section = ConfigValue(.mapping(entries), at: spec.section.location)
         }
         let adapter: any Adapter = try context.registry.make(.adapter, spec)
