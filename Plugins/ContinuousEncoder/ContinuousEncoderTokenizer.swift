@@ -71,20 +71,9 @@ public final class ContinuousEncoderTokenizer: ContinuousMotionEncoder, Trainabl
 
     public var encoderParameters: [Parameter] { vqvae.encoderParameters }
 
-    public func encodeForTraining(_ features: FeatureMatrix) throws -> Tensor {
-        let z = try vqvae.encoderForward(features)  // [width, steps]
-        let d = vectorWidth, steps = z.count / d
-        let out = Tensor(shape: [steps, d])
-        for c in 0..<d { for t in 0..<steps { out.data[t * d + c] = z.data[c * steps + t] } }
-        return out
-    }
+    public func encodeForTraining(_ features: FeatureMatrix) throws -> Tensor { try vqvae.encoderVectors(features) }
 
-    public func backwardEncoder(_ gradVectors: Tensor) {
-        let d = vectorWidth, steps = gradVectors.count / d
-        let dz = Tensor(shape: [d, steps])
-        for c in 0..<d { for t in 0..<steps { dz.data[c * steps + t] = gradVectors.data[t * d + c] } }
-        vqvae.encoderBackward(dz)
-    }
+    public func backwardEncoder(_ gradVectors: Tensor) { vqvae.encoderVectorsBackward(gradVectors) }
 
     static let markerFile = "continuous_encoder.json"
 

@@ -208,11 +208,7 @@ public final class VQVAETokenizer: Tokenizer {
 
     public func encode(_ features: FeatureMatrix) throws -> MotionEncoding {
         let network = try requireNetwork()
-        try check(features)
-        guard features.frameCount >= 1 else { throw InputError(field: "frames", "cannot encode a trial with no frames") }
-        let (x, s) = pack(features)
-        let z = network.encode(x, s)
-        network.quantizer.quantize(z)
+        network.quantizer.quantize(try encoderForward(features))
         return .tokens(network.quantizer.indices)
     }
 
@@ -220,27 +216,28 @@ public final class VQVAETokenizer: Tokenizer {
     /// per `downsampling` frames (the same length policy as `encode`). What the
     /// continuous-encoder baseline feeds the language model.
     public func encodeContinuous(_ features: FeatureMatrix) throws -> MotionEncoding {
-        let z = try encoderForward(features)  // [codebookDim, steps], channel-major
-        let d = configuration.codebookDim, steps = z.count / d
-        var values = [Float](repeating: 0, count: steps * d)
-        for c in 0..<d { for t in 0..<steps { values[t * d + c] = z.data[c * steps + t] } }
-        return .vectors(count: steps, width: d, values: values)
+        let v = try encoderVectors(features)
+        return .vectors(count: v.shape[0], width: v.shape[1], values: v.scalars)
     }
 
-    /// The encoder's output for `features`, `[codebookDim, steps]` (channel-major), keeping
-    /// what ``encoderBackward(_:)`` needs.
-    public func encoderForward(_ features: FeatureMatrix) throws -> Tensor {
+    /// The encoder's output as `[steps, codebookDim]` rows, keeping what
+    /// ``encoderVectorsBackward(_:)`` needs (for training the encoder with another model).
+    public func encoderVectors(_ features: FeatureMatrix) throws -> Tensor {
+        try encoderForward(features).transposed()
+    }
+
+    /// Accumulates encoder weight gradients from dL/d(rows of the last ``encoderVectors(_:)``).
+    public func encoderVectorsBackward(_ gradient: Tensor) {
+        network?.encoderBackward(gradient.transposed())
+    }
+
+    /// The encoder's output for `features`, `[codebookDim, steps]` (channel-major).
+    func encoderForward(_ features: FeatureMatrix) throws -> Tensor {
         let network = try requireNetwork()
         try check(features)
         guard features.frameCount >= 1 else { throw InputError(field: "frames", "cannot encode a trial with no frames") }
         let (x, s) = pack(features)
         return network.encode(x, s)
-    }
-
-    /// Accumulates encoder weight gradients from dL/dz, `[codebookDim, steps]`, of the last
-    /// ``encoderForward(_:)``.
-    public func encoderBackward(_ dz: Tensor) {
-        network?.encoderBackward(dz)
     }
 
     /// The encoder's weights (`encoder.*`).
@@ -257,8 +254,7 @@ public final class VQVAETokenizer: Tokenizer {
         guard d == configuration.codebookDim, steps > 0, values.count == steps * d else {
             throw InputError(field: "encoding", "expected vectors of width \(configuration.codebookDim), got \(steps) of width \(d)")
         }
-        let z = Tensor(shape: [d, steps])
-        for c in 0..<d { for t in 0..<steps { z.data[c * steps + t] = values[t * d + c] } }
+        let z = Tensor(shape: [steps, d], values: values).transposed()
         return features(fromDecoded: network.decode(z, PackedShape(channels: d, batch: 1, time: steps)), steps: steps, frameRate: frameRate)
     }
 

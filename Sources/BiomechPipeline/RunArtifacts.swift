@@ -67,35 +67,40 @@ public enum RunArtifacts {
         return (specs, try TaskCatalog.heads(for: specs, registry: context.registry))
     }
 
-    /// Trial id → encoding, as the encode stage wrote them.
-    public static func encodedEncodings(_ d: RunDirectory) throws -> [String: MotionEncoding] {
-        Dictionary(try encodedTrials(d).map { ($0.trialID, $0.encoding) }, uniquingKeysWith: { a, _ in a })
-    }
-
-    /// Every trial with its split side and encoding, as the encode stage wrote them.
-    public static func encodedTrials(_ d: RunDirectory) throws -> [QATrial] {
-        let dataset = try Self.dataset(d)
+    /// Trial id → (split side, encoding), as the encode stage wrote them (no data set read).
+    public static func encodedEncodings(_ d: RunDirectory) throws -> [String: (split: SplitSide, encoding: MotionEncoding)] {
         try require(encodingsFile(d), madeBy: .encode)
+        let file = encodingsFile(d).path
         let records = try JSONLines.read(EncodingRecord.self, from: encodingsFile(d))
-        let byID = Dictionary(records.map { ($0.trialID, $0) }, uniquingKeysWith: { a, _ in a })
         var vectors: SafetensorsFile?
         if records.contains(where: { $0.tokens == nil && $0.vectors == nil }) {
             try require(vectorsFile(d), madeBy: .encode)
             vectors = try SafetensorsFile(path: vectorsFile(d).path)
         }
-        return try dataset.trials.map { trial in
-            guard var record = byID[trial.id] else {
-                throw InputError(file: encodingsFile(d).path, field: trial.id, "no encoding for this trial; re-run the 'encode' stage")
-            }
+        var out: [String: (split: SplitSide, encoding: MotionEncoding)] = [:]
+        for var record in records where out[record.trialID] == nil {
             if record.tokens == nil, record.vectors == nil, let vectors {
-                let t = try vectors.tensor(trial.id)
+                let t = try vectors.tensor(record.trialID)
                 guard let count = record.vectorCount, let width = record.vectorWidth, t.shape == [count, width] else {
-                    throw InputError(file: vectorsFile(d).path, field: trial.id,
+                    throw InputError(file: vectorsFile(d).path, field: record.trialID,
                                      "has \(t.shape); encodings.jsonl says \(record.vectorCount ?? 0) × \(record.vectorWidth ?? 0)")
                 }
                 record.vectors = t.scalars
             }
-            return QATrial(trial, split: record.split, encoding: record.encoding)
+            out[record.trialID] = (record.split, try record.encoding(file: file))
+        }
+        return out
+    }
+
+    /// Every trial with its split side and encoding, as the encode stage wrote them.
+    public static func encodedTrials(_ d: RunDirectory) throws -> [QATrial] {
+        let dataset = try Self.dataset(d)
+        let encodings = try encodedEncodings(d)
+        return try dataset.trials.map { trial in
+            guard let e = encodings[trial.id] else {
+                throw InputError(file: encodingsFile(d).path, field: trial.id, "no encoding for this trial; re-run the 'encode' stage")
+            }
+            return QATrial(trial, split: e.split, encoding: e.encoding)
         }
     }
 }
@@ -125,10 +130,17 @@ public struct EncodingRecord: Codable, Sendable {
         }
     }
 
-    public var encoding: MotionEncoding {
-        if let tokens { return .tokens(tokens) }
-        let width = vectorWidth ?? 1
-        let values = vectors ?? []
-        return .vectors(count: width > 0 ? values.count / width : 0, width: width, values: values)
+    /// The encoding this line describes; an inconsistent line is an error naming `file` and the trial.
+    public func encoding(file: String) throws -> MotionEncoding {
+        if let tokens {
+            guard tokens.allSatisfy({ $0 >= 0 }) else { throw InputError(file: file, field: trialID, "negative token id") }
+            return .tokens(tokens)
+        }
+        guard let width = vectorWidth, width > 0, let values = vectors, values.count % width == 0,
+              vectorCount.map({ $0 * width == values.count }) ?? true else {
+            throw InputError(file: file, field: trialID,
+                             "expected tokens, or vector_width > 0 with vector_count × vector_width values")
+        }
+        return .vectors(count: values.count / width, width: width, values: values)
     }
 }

@@ -24,7 +24,7 @@ public final class MotionVectorInputs {
     public let encoder: (any TrainableMotionEncoder)?
     public var width: Int { projection.inputWidth }
     private var vectorsByTrial: [String: [Float]] = [:]
-    private var featuresByTrial: [String: FeatureMatrix] = [:]
+    private let featuresByTrial: [String: FeatureMatrix]
 
     /// Fixed vectors. `encodings`: trial id → continuous encoding (every one of width
     /// `projection.inputWidth`).
@@ -32,6 +32,7 @@ public final class MotionVectorInputs {
         self.projection = projection
         self.placeholderID = placeholderID
         encoder = nil
+        featuresByTrial = [:]
         for (trial, encoding) in encodings { try add(trial: trial, encoding: encoding) }
     }
 
@@ -54,8 +55,6 @@ public final class MotionVectorInputs {
     /// What the optimizer trains: the projection's weights, and the encoder's when it is trained.
     public var parameters: [Parameter] { projection.parameters + (encoder?.encoderParameters ?? []) }
 
-    /// Adds (or replaces) one trial's features, e.g. a recording given to `ask`.
-    public func add(trial: String, features: FeatureMatrix) { featuresByTrial[trial] = features }
 
     /// Adds (or replaces) one trial's encoding, e.g. a recording given to `ask`.
     public func add(trial: String, encoding: MotionEncoding) throws {

@@ -126,6 +126,15 @@ public final class Tensor: @unchecked Sendable, CustomStringConvertible {
     }
 
     /// A new tensor with the same shape and a copy of the data.
+    /// The transpose of a matrix, `[rows, columns]` → `[columns, rows]` (a new tensor).
+    public func transposed() -> Tensor {
+        precondition(rank == 2, "transposed: a matrix is needed, got \(shape)")
+        let r = shape[0], c = shape[1]
+        let t = Tensor(shape: [c, r])
+        for i in 0..<r { for j in 0..<c { t.data[j * r + i] = data[i * c + j] } }
+        return t
+    }
+
     public func clone() -> Tensor {
         let t = Tensor(shape: shape)
         t.copy(from: self)

@@ -50,6 +50,18 @@ private struct Recording: StageExecutor {
         #expect(error?.message.contains("'finetune'") == true)
     }
 
+    @Test func encodingLinesAreCheckedNotTrusted() throws {
+        let good = EncodingRecord(trialID: "t", participantID: "p", split: .train, encoding: .vectors(count: 2, width: 3, values: [1, 2, 3, 4, 5, 6]))
+        #expect(try good.encoding(file: "e.jsonl") == .vectors(count: 2, width: 3, values: [1, 2, 3, 4, 5, 6]))
+        #expect(try EncodingRecord(trialID: "t", participantID: "p", split: .test, encoding: .tokens([3, 1])).encoding(file: "e") == .tokens([3, 1]))
+        var noWidth = good, negativeWidth = good, ragged = good, wrongCount = good
+        noWidth.vectorWidth = nil; negativeWidth.vectorWidth = -3; ragged.vectors = [1, 2, 3, 4]; wrongCount.vectorCount = 5
+        for broken in [noWidth, negativeWidth, ragged, wrongCount] {
+            let error = #expect(throws: InputError.self) { try broken.encoding(file: "e.jsonl") }
+            #expect(error?.file == "e.jsonl" && error?.field == "t")
+        }
+    }
+
     @Test func derivedGeneratorsAreStableAndIndependent() throws {
         let ctx = try context()
         var a = ctx.random("split"), b = ctx.random("split"), c = ctx.random("qa")

@@ -19,6 +19,7 @@ public struct FineTuneStage: StageExecutor {
         let train = records.filter { $0.split == .train }
         let validation = records.filter { $0.split == .validation }
         var summary: [String: String] = ["train_records": "\(train.count)"]
+        let motionArtifacts = MotionArtifacts(d)
         for repetition in 0..<context.recipe.repeats {
             let model = try AdaptedBackbone.build(context, repetition: repetition)
             var options = FineTuningOptions(context.recipe.training, seed: context.seed &+ UInt64(repetition))
@@ -26,7 +27,7 @@ public struct FineTuneStage: StageExecutor {
             let tuner = FineTuner(model: model.trainable, adapter: model.lora, tokenizer: model.backbone.textTokenizer,
                                   options: options, outputDirectory: RunArtifacts.fineTuneDirectory(d, repetition: repetition),
                                   progress: context.progress("finetune-r\(repetition)"),
-                                  motion: try model.motionInputs(d))
+                                  motion: try model.motionInputs(motionArtifacts))
             let result = try tuner.train(train, validation: validation, resume: true)
             summary["r\(repetition)_steps"] = "\(result.completedSteps)/\(result.totalSteps)"
             if let loss = result.finalTrainingLoss { summary["r\(repetition)_train_loss"] = String(format: "%.4f", loss) }
@@ -48,11 +49,12 @@ public struct EvaluateStage: StageExecutor {
         let records = try RunArtifacts.qaRecords(d).filter { splits.contains($0.split) }
         let heads = Dictionary(uniqueKeysWithValues: try RunArtifacts.tasks(context).heads.map { ($0.id, $0) })
         var summary: [String: String] = [:]
+        let motionArtifacts = MotionArtifacts(d)
         for repetition in 0..<context.recipe.repeats {
             let model = try AdaptedBackbone.build(context, repetition: repetition)
             let adapterDirectory = RunArtifacts.fineTuneDirectory(d, repetition: repetition).appendingPathComponent("adapter")
             try model.adapter.load(from: adapterDirectory)
-            let motion = try model.motionInputs(d)
+            let motion = try model.motionInputs(motionArtifacts)
             try motion?.load(from: adapterDirectory)
             var predictions: [PredictionRecord] = []
             // Cap per task and split, so training-data evaluation stays bounded.
@@ -106,12 +108,9 @@ public struct AdaptedBackbone {
         return try MotionVectorInputs(projection: projection, placeholderID: placeholder, encodings: encodings())
     }
 
-    /// `motionInputs` over every trial of the run, from its artifacts.
-    public func motionInputs(_ d: RunDirectory) throws -> MotionVectorInputs? {
-        try motionInputs(encodings: { try RunArtifacts.encodedEncodings(d) }, features: {
-            let dataset = try RunArtifacts.dataset(d)
-            return Dictionary(try dataset.trials.map { ($0.id, try representation.features(of: $0)) }, uniquingKeysWith: { a, _ in a })
-        })
+    /// `motionInputs` over every trial of the run, from artifacts read once per stage.
+    public func motionInputs(_ artifacts: MotionArtifacts) throws -> MotionVectorInputs? {
+        try motionInputs(encodings: { try artifacts.encodings() }, features: { try artifacts.features(representation) })
     }
 
     public static func build(_ context: RunContext, repetition: Int) throws -> AdaptedBackbone {
@@ -154,5 +153,32 @@ public struct AdaptedBackbone {
         }
         return AdaptedBackbone(backbone: backbone, trainable: trainable, adapter: adapter, lora: lora, projection: projection,
                                representation: representation, tokenizer: tokenizer)
+    }
+}
+
+/// A run's continuous-motion inputs for the repeats of one stage: the encode stage's
+/// encodings, or every trial's features (for an encoder trained with the model), each read
+/// at most once.
+public final class MotionArtifacts {
+    let directory: RunDirectory
+    private var cachedEncodings: [String: MotionEncoding]?
+    private var cachedFeatures: [String: FeatureMatrix]?
+
+    public init(_ directory: RunDirectory) { self.directory = directory }
+
+    func encodings() throws -> [String: MotionEncoding] {
+        if let cachedEncodings { return cachedEncodings }
+        let e = try RunArtifacts.encodedEncodings(directory).mapValues(\.encoding)
+        cachedEncodings = e
+        return e
+    }
+
+    /// Features depend only on the fitted representation, the same for every repeat.
+    func features(_ representation: any MotionRepresentation) throws -> [String: FeatureMatrix] {
+        if let cachedFeatures { return cachedFeatures }
+        let dataset = try RunArtifacts.dataset(directory)
+        let f = Dictionary(try dataset.trials.map { ($0.id, try representation.features(of: $0)) }, uniquingKeysWith: { a, _ in a })
+        cachedFeatures = f
+        return f
     }
 }

@@ -34,12 +34,6 @@ struct AskCommand: ParsableCommand {
             let loaded = try RecipeLoader.load(directory.recipeFile.path)
             let context = RunContext(recipe: loaded.recipe, directory: directory, registry: PluginCatalog.registry)
             let recording = try loadRecording()
-            let (representation, tokenizer) = try RunArtifacts.fittedModels(context)
-            let features = try representation.features(of: recording)
-            let encoding = try tokenizer.encode(features)
-            let motionText = MotionText.render(encoding)
-            let text = question.contains("<motion>") ? question.replacingOccurrences(of: "<motion>", with: motionText)
-                                                     : question + " " + motionText
             let adapterDirectory = RunArtifacts.fineTuneDirectory(directory, repetition: repetition).appendingPathComponent("adapter")
             guard FileManager.default.fileExists(atPath: adapterDirectory.path) else {
                 throw InputError(file: adapterDirectory.path, "no fine-tuned adapter here; run the 'finetune' stage of this run first")
@@ -47,6 +41,11 @@ struct AskCommand: ParsableCommand {
             let model = try AdaptedBackbone.build(context, repetition: repetition)
             try model.adapter.load(from: adapterDirectory)
             model.lora.isTraining = false
+            let features = try model.representation.features(of: recording)
+            let encoding = try model.tokenizer.encode(features)
+            let motionText = MotionText.render(encoding)
+            let text = question.contains("<motion>") ? question.replacingOccurrences(of: "<motion>", with: motionText)
+                                                     : question + " " + motionText
             let prompt = model.backbone.chatPrompt([ChatTurn(.user, text)], openModelTurn: true)
             let tokens = model.backbone.textTokenizer.encode(prompt, addBOS: false)
             var input = BackboneInput(tokens: tokens)
