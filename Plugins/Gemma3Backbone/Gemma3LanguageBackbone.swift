@@ -58,6 +58,9 @@ public final class Gemma3LanguageBackbone: LanguageBackbone, TrainableLanguageMo
     public let tokenizerReference: Gemma3TokenizerReference
     public let contextLength: Int
     public let seed: UInt64
+    /// The GGUF file the weights were loaded from (nil for safetensors or random weights);
+    /// QLoRA's `gguf` mode keeps the base in this file's blocks.
+    public private(set) var ggufFile: GGUFFile?
     public let generator: Gemma3Generator
     /// Ids that end generation: `<end_of_turn>` and the end-of-sequence ids.
     public var stopTokens: Set<Int>
@@ -95,6 +98,7 @@ public final class Gemma3LanguageBackbone: LanguageBackbone, TrainableLanguageMo
             let file = try GGUFFile(url: url)
             let model = try Gemma3Model(configuration: Gemma3Configuration(gguf: file), weights: GGUFWeights(file: file))
             try self.init(model: model, tokenizer: Gemma3TextTokenizer(gguf: file), contextLength: contextLength, seed: seed)
+            ggufFile = file
         }
     }
 

@@ -25,23 +25,7 @@ public struct GGUFWeights: Gemma3WeightSource {
     public var description: String { file.path }
 
     /// The GGUF name of a Hugging Face tensor name.
-    public static func ggufName(_ hf: String) -> String? {
-        if hf == "model.embed_tokens.weight" { return "token_embd.weight" }
-        if hf == "model.norm.weight" { return "output_norm.weight" }
-        let parts = hf.split(separator: ".").map(String.init)
-        guard parts.count >= 5, parts[0] == "model", parts[1] == "layers", let layer = Int(parts[2]) else { return nil }
-        let rest = parts[3...].joined(separator: ".")
-        let map: [String: String] = [
-            "self_attn.q_proj.weight": "attn_q.weight", "self_attn.k_proj.weight": "attn_k.weight",
-            "self_attn.v_proj.weight": "attn_v.weight", "self_attn.o_proj.weight": "attn_output.weight",
-            "self_attn.q_norm.weight": "attn_q_norm.weight", "self_attn.k_norm.weight": "attn_k_norm.weight",
-            "input_layernorm.weight": "attn_norm.weight", "post_attention_layernorm.weight": "post_attention_norm.weight",
-            "pre_feedforward_layernorm.weight": "ffn_norm.weight", "post_feedforward_layernorm.weight": "post_ffw_norm.weight",
-            "mlp.gate_proj.weight": "ffn_gate.weight", "mlp.up_proj.weight": "ffn_up.weight",
-            "mlp.down_proj.weight": "ffn_down.weight",
-        ]
-        return map[rest].map { "blk.\(layer).\($0)" }
-    }
+    public static func ggufName(_ hf: String) -> String? { LlamaCppTensorNames.ggufName(hf) }
 
     public func tensor(_ name: String, shape: [Int]) throws -> Tensor {
         guard let gname = Self.ggufName(name) else {

@@ -4,31 +4,6 @@ import GGUF
 import LoRAAdapter
 import NumericsEngine
 
-/// A model that was loaded from a GGUF file and can name the GGUF tensor behind each
-/// projection, so QLoRA can keep the base weights in their GGUF blocks.
-public protocol GGUFBackedModel: AnyObject {
-    var ggufFile: GGUFFile? { get }
-    /// The GGUF tensor holding the weight of the projection `name` (PEFT module name).
-    func ggufTensorName(forProjection name: String) -> String?
-}
-
-/// llama.cpp's tensor names for the PEFT module names of a LLaMA/Gemma block:
-/// `model.layers.3.self_attn.q_proj` → `blk.3.attn_q.weight`.
-public enum LlamaCppNames {
-    static let table: [String: String] = [
-        "self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k", "self_attn.v_proj": "attn_v",
-        "self_attn.o_proj": "attn_output", "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up",
-        "mlp.down_proj": "ffn_down",
-    ]
-
-    public static func tensorName(forProjection name: String) -> String? {
-        let parts = name.split(separator: ".").map(String.init)
-        guard parts.count == 5, parts[0] == "model", parts[1] == "layers", let layer = Int(parts[2]),
-              let short = table[parts[3] + "." + parts[4]] else { return nil }
-        return "blk.\(layer).\(short).weight"
-    }
-}
-
 /// Opens the GGUF file named by the configuration (or `$BIOMECHGPT_MODEL`) once, on first use.
 final class GGUFSource: @unchecked Sendable {
     let path: String?
@@ -123,7 +98,7 @@ public final class QLoRAAdapter: Adapter {
                 throw InputError(field: "adapter.gguf", "quantization 'gguf' needs the GGUF file the backbone was loaded from: " +
                                  "set the adapter's 'gguf' parameter or $BIOMECHGPT_MODEL", allowed: ["nf4"])
             }
-            guard let tensor = backed?.ggufTensorName(forProjection: name) ?? LlamaCppNames.tensorName(forProjection: name) else {
+            guard let tensor = LlamaCppTensorNames.weightName(forProjection: name) else {
                 throw InputError(file: file.path, field: name, "no GGUF tensor is known for this projection")
             }
             let weight = try GGMLWeight(file: file, tensor: tensor)

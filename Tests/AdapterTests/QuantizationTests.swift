@@ -173,8 +173,8 @@ func q8Weight(rows: Int, columns: Int, seed: UInt64) throws -> GGMLWeight {
         let model = ToyModel()
         let adapter = QLoRAAdapter(configuration: .init(quantization: .gguf))
         #expect(throws: InputError.self) { try adapter.attach(toModel: model) }
-        #expect(LlamaCppNames.tensorName(forProjection: "model.layers.3.self_attn.o_proj") == "blk.3.attn_output.weight")
-        #expect(LlamaCppNames.tensorName(forProjection: "model.layers.17.mlp.down_proj") == "blk.17.ffn_down.weight")
+        #expect(LlamaCppTensorNames.weightName(forProjection: "model.layers.3.self_attn.o_proj") == "blk.3.attn_output.weight")
+        #expect(LlamaCppTensorNames.weightName(forProjection: "model.layers.17.mlp.down_proj") == "blk.17.ffn_down.weight")
     }
 
     @Test func recipeParameters() throws {

@@ -123,6 +123,24 @@ import Testing
         #expect(try b4.logits(for: BackboneInput(tokens: prompt)) == b1.logits(for: BackboneInput(tokens: prompt)))
     }
 
+    /// QLoRA's `gguf` mode takes its blocks from the file the backbone was loaded from, not
+    /// from a path or `$BIOMECHGPT_MODEL` that could name another file.
+    @Test func ggufQLoRAUsesTheBackbonesOwnFile() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let url = root.appendingPathComponent("models/gemma-3-270m-q4_k_m.gguf")
+        guard FileManager.default.fileExists(atPath: url.path) else {
+            print("SKIP ggufQLoRAUsesTheBackbonesOwnFile: the real model is not at \(url.path); run `make model`")
+            return
+        }
+        let b = try Gemma3LanguageBackbone(modelAt: url, contextLength: 64)
+        #expect(b.ggufFile?.path == url.path)
+        let adapter = QLoRAAdapter(configuration: .init(lora: .init(rank: 2, alpha: 2), quantization: .gguf,
+                                                        ggufPath: "/nonexistent/other.gguf"))
+        try adapter.attach(to: b)
+        #expect(adapter.lora.projections.count == 7 * b.model.configuration.layerCount)
+        #expect(adapter.lora.projections.allSatisfy { $0.base is QuantizedProjection })
+    }
+
     @Test func evaluationOnGemmaWritesParseablePredictionRecords() throws {
         let b = try backbone()
         let adapter = LoRAAdapter(configuration: .init(rank: 2, alpha: 4))
