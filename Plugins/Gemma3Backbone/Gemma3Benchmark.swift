@@ -19,6 +19,15 @@ public enum Gemma3Benchmark {
         public var python: String?
         public var peerScript = "scripts/peers/gemma_generate_peer.py"
         public init(model: URL) { self.model = model }
+
+        /// Every count must be positive; the error names the command-line option.
+        public func validate() throws {
+            for (flag, value) in [("--threads", threads), ("--prefill-tokens", prefillTokens), ("--decode-tokens", decodeTokens),
+                                  ("--answer-prompt-tokens", answerPromptTokens), ("--answer-tokens", answerTokens),
+                                  ("--repeats", repeats)] where value < 1 {
+                throw InputError(field: flag, "expected a positive number, got \(value)")
+            }
+        }
     }
 
     public struct Result: Codable, Sendable {
@@ -70,6 +79,7 @@ public enum Gemma3Benchmark {
 
     /// Runs our measurements and the peers', and returns the printable report.
     public static func run(_ o: Options, log: (String) -> Void = { print($0) }) throws -> [Result] {
+        try o.validate()
         Threads.setCount(o.threads)
         let clock = ContinuousClock()
         var start = clock.now

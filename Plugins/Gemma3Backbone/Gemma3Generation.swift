@@ -23,34 +23,23 @@ public struct Gemma3Sampler {
     public mutating func next(_ logits: UnsafePointer<Float>, count v: Int) -> Int {
         if options.temperature <= 0 { return Self.argmax(logits, count: v) }
         let invT = Float(1 / options.temperature)
-        // Candidates: the top-k ids (all when topK is 0), sorted by logit.
-        var candidates: [Int]
+        // Candidates: the top-k ids by logit when top-k is set, all ids sorted by logit when
+        // top-p needs the order, otherwise all ids as they come (no sort of the vocabulary).
+        let candidates: [Int]
         if options.topK > 0 && options.topK < v {
-            // Partial selection: keep a threshold of the k-th largest.
-            var top = [Int](); top.reserveCapacity(options.topK + 1)
-            var minValue = -Float.infinity
-            for i in 0..<v where top.count < options.topK || logits[i] > minValue {
-                top.append(i)
-                if top.count > options.topK {
-                    top.sort { logits[$0] > logits[$1] }
-                    top.removeLast()
-                    minValue = logits[top.last!]
-                } else if top.count == options.topK {
-                    top.sort { logits[$0] > logits[$1] }
-                    minValue = logits[top.last!]
-                }
-            }
-            candidates = top
+            candidates = Self.topK(logits, count: v, k: options.topK)
+        } else if options.topP < 1 {
+            candidates = (0..<v).sorted { logits[$0] > logits[$1] || (logits[$0] == logits[$1] && $0 < $1) }
         } else {
             candidates = Array(0..<v)
         }
-        candidates.sort { logits[$0] > logits[$1] || (logits[$0] == logits[$1] && $0 < $1) }
-        let mx = logits[candidates[0]]
+        var mx = -Float.infinity
+        for c in candidates { mx = Swift.max(mx, logits[c]) }
         var probs = candidates.map { Double(FastMath.exp((logits[$0] - mx) * invT)) }
         let total = probs.reduce(0, +)
         for i in probs.indices { probs[i] /= total }
         var keep = probs.count
-        if options.topP < 1 {
+        if options.topP < 1 {  // candidates are sorted here
             var cumulative = 0.0
             for i in probs.indices {
                 cumulative += probs[i]
@@ -64,6 +53,22 @@ public struct Gemma3Sampler {
             if u < 0 { return candidates[i] }
         }
         return candidates[keep - 1]
+    }
+
+    /// The `k` ids of largest logit, largest first (ties: lower id first); one pass with a
+    /// sorted insertion into a `k`-long list.
+    static func topK(_ logits: UnsafePointer<Float>, count v: Int, k: Int) -> [Int] {
+        var top: [Int] = []
+        top.reserveCapacity(k + 1)
+        func before(_ a: Int, _ b: Int) -> Bool { logits[a] > logits[b] || (logits[a] == logits[b] && a < b) }
+        for i in 0..<v {
+            if top.count == k, !before(i, top[k - 1]) { continue }
+            var lo = 0, hi = top.count
+            while lo < hi { let mid = (lo + hi) / 2; if before(top[mid], i) { lo = mid + 1 } else { hi = mid } }
+            top.insert(i, at: lo)
+            if top.count > k { top.removeLast() }
+        }
+        return top
     }
 }
 

@@ -160,22 +160,43 @@ public final class Gemma3LanguageBackbone: LanguageBackbone, TrainableLanguageMo
         }
     }
 
+    /// A training batch the model can run: sequences within the context, non-empty, one
+    /// mask entry per token, token ids inside the vocabulary.
+    private func check(_ tokens: [[Int]], _ lossMask: [[Bool]]) throws {
+        guard !tokens.isEmpty, tokens.count == lossMask.count else {
+            throw InputError(field: "lossMask", "\(tokens.count) sequences with \(lossMask.count) loss masks")
+        }
+        for (b, s) in tokens.enumerated() {
+            try check(s.count)
+            guard !s.isEmpty, lossMask[b].count == s.count else {
+                throw InputError(field: "lossMask", "sequence \(b) has \(s.count) tokens and \(lossMask[b].count) mask entries")
+            }
+            if let bad = s.first(where: { $0 < 0 || $0 >= vocabularySize }) {
+                throw InputError(field: "tokens", "token id \(bad) in sequence \(b) is outside the vocabulary 0..<\(vocabularySize)")
+            }
+        }
+    }
+
     private func vectors(_ input: BackboneInput) throws -> Gemma3InputVectors? {
         guard !input.vectorPositions.isEmpty else { return nil }
         let d = model.hiddenSize
         guard input.vectors.count == input.vectorPositions.count * d else {
             throw InputError(field: "vectors", "\(input.vectors.count) values for \(input.vectorPositions.count) positions of width \(d)")
         }
+        if let bad = input.vectorPositions.first(where: { $0 < 0 || $0 >= input.tokens.count }) {
+            throw InputError(field: "vectorPositions", "position \(bad) is outside the \(input.tokens.count) prompt tokens")
+        }
         return Gemma3InputVectors(rows: input.vectorPositions, values: Tensor(shape: [input.vectorPositions.count, d], values: input.vectors))
     }
 
     public func logits(for input: BackboneInput) throws -> [Float] {
-        try check(input.tokens.count)
+        try check([input.tokens], [input.tokens.map { _ in false }])
         let batch = Gemma3Batch([input.tokens], padID: model.configuration.padTokenID)
         return model.nextTokenLogits(batch, vectors: try vectors(input)).scalars
     }
 
     public func generate(_ input: BackboneInput, options: GenerationOptions, onToken: (Int) -> Bool) throws -> [Int] {
+        try check([input.tokens], [input.tokens.map { _ in false }])
         try check(input.tokens.count + options.maxNewTokens)
         return generator.generate(prompt: input.tokens, options: options, stopTokens: stopTokens,
                                   vectors: try vectors(input), onToken: onToken)
@@ -193,24 +214,24 @@ public final class Gemma3LanguageBackbone: LanguageBackbone, TrainableLanguageMo
     public func setTrainableEmbeddingRows(_ rows: Range<Int>) { model.setTrainableEmbeddingRows(rows) }
 
     public func trainingStep(tokens: [[Int]], lossMask: [[Bool]], gradScale: Float = 1) throws -> (loss: Double, tokenCount: Int) {
-        for s in tokens { try check(s.count) }
+        try check(tokens, lossMask)
         return model.trainingStep(tokens: tokens, lossMask: lossMask, gradScale: gradScale)
     }
 
     public func evaluationLoss(tokens: [[Int]], lossMask: [[Bool]]) throws -> (loss: Double, tokenCount: Int) {
-        for s in tokens { try check(s.count) }
+        try check(tokens, lossMask)
         return model.loss(tokens: tokens, lossMask: lossMask)
     }
 
     public func trainingStep(tokens: [[Int]], lossMask: [[Bool]], gradScale: Float, vectors: InputVectorRows?) throws
         -> (loss: Double, tokenCount: Int) {
-        for s in tokens { try check(s.count) }
+        try check(tokens, lossMask)
         return model.trainingStep(tokens: tokens, lossMask: lossMask, gradScale: gradScale,
                                   vectors: try batchVectors(vectors, tokens: tokens))
     }
 
     public func evaluationLoss(tokens: [[Int]], lossMask: [[Bool]], vectors: InputVectorRows?) throws -> (loss: Double, tokenCount: Int) {
-        for s in tokens { try check(s.count) }
+        try check(tokens, lossMask)
         return model.loss(tokens: tokens, lossMask: lossMask, vectors: try batchVectors(vectors, tokens: tokens))
     }
 
