@@ -50,44 +50,63 @@ public struct BoostingHyperParameters: Sendable, Codable, Equatable {
 
 /// Each trial's normalised histogram of motion tokens: counts of each token id divided by
 /// the number of tokens, one column per codebook entry.
-///
-/// Continuous encodings have no histogram; for them the features are the per-dimension mean
-/// and standard deviation over the trial's steps (`2 × width` columns: means, then standard
-/// deviations), the order-free summary that plays the histogram's part, so a recipe that
-/// swaps the tokenizer keeps its boosting baseline.
 public enum TokenHistogram {
-    /// The feature width for `encodings`: `codebookSize` for tokens, `2 × width` for vectors.
-    public static func width(_ encodings: [MotionEncoding], codebookSize: Int) -> Int {
-        if case .vectors(_, let w, _)? = encodings.first { return 2 * w }
-        return codebookSize
-    }
-
     public static func features(_ encodings: [MotionEncoding], codebookSize: Int) throws -> [Float] {
         var values = [Float](repeating: 0, count: encodings.count * codebookSize)
-        var vectorsSeen = false
         for (row, encoding) in encodings.enumerated() {
             guard case .tokens(let tokens) = encoding else {
-                vectorsSeen = true
-                guard case .vectors(let count, let w, let v) = encoding, 2 * w == codebookSize else {
-                    throw InputError(field: "token-histogram-boosting",
-                                     "encodings mix tokens and vectors, or vectors of another width than the \(codebookSize / 2) fitted")
-                }
-                guard count > 0 else { continue }
-                for j in 0..<w {
-                    var sum = 0.0, square = 0.0
-                    for t in 0..<count { let x = Double(v[t * w + j]); sum += x; square += x * x }
-                    let mean = sum / Double(count)
-                    values[row * codebookSize + j] = Float(mean)
-                    values[row * codebookSize + w + j] = Float(max(0, square / Double(count) - mean * mean).squareRoot())
-                }
-                continue
-            }
-            if vectorsSeen {
-                throw InputError(field: "token-histogram-boosting", "encodings mix discrete tokens and continuous vectors")
+                throw InputError(field: "token-histogram-boosting", "expected discrete motion tokens, got continuous vectors")
             }
             guard !tokens.isEmpty else { continue }
             let weight = 1 / Float(tokens.count)
             for t in tokens where t >= 0 && t < codebookSize { values[row * codebookSize + t] += weight }
+        }
+        return values
+    }
+}
+
+/// What the boosted trees see of a trial's motion encoding. Discrete tokens: their
+/// histogram. Continuous encodings have none; for them the features are the per-dimension
+/// mean and standard deviation over the trial's steps (`2 × width` columns: means, then
+/// standard deviations), the order-free summary that plays the histogram's part, so a recipe
+/// that swaps the tokenizer keeps its boosting baseline. Chosen when fitting, saved with the model.
+public enum EncodingSummary: Codable, Equatable, Sendable {
+    case histogram(codebookSize: Int)
+    case vectorMoments(width: Int)
+
+    public var columns: Int {
+        switch self {
+        case .histogram(let k): return k
+        case .vectorMoments(let w): return 2 * w
+        }
+    }
+
+    /// The summary for training encodings (their kind); `codebookSize` 0 takes the largest
+    /// training token id + 1.
+    public static func fitted(to encodings: [MotionEncoding], codebookSize: Int) -> EncodingSummary {
+        if case .vectors(_, let w, _)? = encodings.first { return .vectorMoments(width: w) }
+        let maxToken = encodings.reduce(-1) { m, e in if case .tokens(let t) = e { return max(m, t.max() ?? -1) } else { return m } }
+        return .histogram(codebookSize: codebookSize > 0 ? codebookSize : max(1, maxToken + 1))
+    }
+
+    public func features(_ encodings: [MotionEncoding]) throws -> [Float] {
+        guard case .vectorMoments(let w) = self else {
+            guard case .histogram(let k) = self else { return [] }
+            return try TokenHistogram.features(encodings, codebookSize: k)
+        }
+        var values = [Float](repeating: 0, count: encodings.count * 2 * w)
+        for (row, encoding) in encodings.enumerated() {
+            guard case .vectors(let count, let width, let v) = encoding, width == w else {
+                throw InputError(field: "token-histogram-boosting", "expected continuous vectors of width \(w) (as fitted)")
+            }
+            guard count > 0 else { continue }
+            for j in 0..<w {
+                var sum = 0.0, square = 0.0
+                for t in 0..<count { let x = Double(v[t * w + j]); sum += x; square += x * x }
+                let mean = sum / Double(count)
+                values[row * 2 * w + j] = Float(mean)
+                values[row * 2 * w + w + j] = Float(max(0, square / Double(count) - mean * mean).squareRoot())
+            }
         }
         return values
     }
@@ -174,6 +193,7 @@ public final class TokenHistogramBoosting: BaselinePredictor {
     private var kind: TaskKind = .classification
     private var classes: [String] = []
     private var width = 0
+    private var summary = EncodingSummary.histogram(codebookSize: 0)
 
     public init(configuration: Configuration = Configuration()) { self.configuration = configuration }
 
@@ -226,10 +246,9 @@ public final class TokenHistogramBoosting: BaselinePredictor {
         }
         guard !encodings.isEmpty else { throw InputError(field: task.id, "no training trials to fit") }
         kind = task.kind
-        let maxToken = encodings.reduce(-1) { m, e in if case .tokens(let t) = e { return max(m, t.max() ?? -1) } else { return m } }
-        width = configuration.codebookSize > 0 ? configuration.codebookSize : max(1, maxToken + 1)
-        width = TokenHistogram.width(encodings, codebookSize: width)
-        let features = try TokenHistogram.features(encodings, codebookSize: width)
+        summary = EncodingSummary.fitted(to: encodings, codebookSize: configuration.codebookSize)
+        width = summary.columns
+        let features = try summary.features(encodings)
         var labels: [Float]
         switch kind {
         case .classification:
@@ -289,21 +308,21 @@ public final class TokenHistogramBoosting: BaselinePredictor {
     public func predict(encodings: [MotionEncoding]) throws -> [LabelValue] {
         guard let booster else { throw InputError(field: "token-histogram-boosting", "predict called before fit") }
         guard !encodings.isEmpty else { return [] }
-        let features = try TokenHistogram.features(encodings, codebookSize: width)
+        let features = try summary.features(encodings)
         return decode(try booster.predict(values: features, rows: encodings.count, columns: width), rows: encodings.count)
     }
 
     /// Raw model outputs (class probabilities, row-major, or regression values).
     public func predictRaw(encodings: [MotionEncoding]) throws -> [Float] {
         guard let booster else { throw InputError(field: "token-histogram-boosting", "predict called before fit") }
-        return try booster.predict(values: TokenHistogram.features(encodings, codebookSize: width), rows: encodings.count, columns: width)
+        return try booster.predict(values: summary.features(encodings), rows: encodings.count, columns: width)
     }
 
     /// Saves the fitted booster (XGBoost JSON) and a small JSON of what decoding needs.
     public func save(to directory: URL) throws {
         guard let booster else { throw InputError(field: "token-histogram-boosting", "nothing to save before fit") }
         try booster.save(to: directory.appendingPathComponent("model.json"))
-        try AtomicFile.writeJSON(SavedState(kind: kind, classes: classes, width: width, hyperParameters: chosen),
+        try AtomicFile.writeJSON(SavedState(kind: kind, classes: classes, width: width, hyperParameters: chosen, summary: summary),
                                  to: directory.appendingPathComponent("baseline.json"))
     }
 
@@ -314,9 +333,14 @@ public final class TokenHistogramBoosting: BaselinePredictor {
             throw InputError(file: stateURL.path, "could not read the saved baseline: \(error.localizedDescription)")
         }
         kind = state.kind; classes = state.classes; width = state.width; chosen = state.hyperParameters
+        summary = state.summary ?? .histogram(codebookSize: state.width)
         booster = try XGBBooster(contentsOf: directory.appendingPathComponent("model.json"),
                                  parameters: [("nthread", String(configuration.threads))])
     }
 
-    struct SavedState: Codable { var kind: TaskKind; var classes: [String]; var width: Int; var hyperParameters: BoostingHyperParameters? }
+    struct SavedState: Codable {
+        var kind: TaskKind; var classes: [String]; var width: Int; var hyperParameters: BoostingHyperParameters?
+        /// Absent in files written before continuous encodings: a token histogram of `width`.
+        var summary: EncodingSummary?
+    }
 }

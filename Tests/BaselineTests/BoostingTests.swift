@@ -141,10 +141,15 @@ func syntheticTrials(seed: UInt64) -> [QATrial] {
     @Test func continuousEncodingsArePooledToMeanAndStandardDeviation() throws {
         // Known values: steps (1, 10), (3, 10), (5, 40) → means (3, 20), standard deviations (√(8/3), √200).
         let e = MotionEncoding.vectors(count: 3, width: 2, values: [1, 10, 3, 10, 5, 40])
-        #expect(TokenHistogram.width([e], codebookSize: 99) == 4)
-        let f = try TokenHistogram.features([e], codebookSize: 4)
+        let summary = EncodingSummary.fitted(to: [e], codebookSize: 99)
+        #expect(summary == .vectorMoments(width: 2) && summary.columns == 4)
+        let f = try summary.features([e])
         let expected: [Float] = [3, 20, Float((8.0 / 3).squareRoot()), Float(200.0.squareRoot())]
         for (a, b) in zip(f, expected) { #expect(abs(a - b) < 1e-5) }
+        // A summary fitted on one kind refuses the other.
+        #expect(throws: InputError.self) { try summary.features([.tokens([1, 2])]) }
+        #expect(throws: InputError.self) { try EncodingSummary.histogram(codebookSize: 4).features([e]) }
+        #expect(EncodingSummary.fitted(to: [.tokens([0, 5]), .tokens([2])], codebookSize: 0) == .histogram(codebookSize: 6))
     }
 
     @Test func errorsAreReportedNotTrapped() throws {
