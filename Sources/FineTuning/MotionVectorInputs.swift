@@ -120,22 +120,28 @@ public final class MotionVectorInputs {
     }
 
     /// Propagates dL/d(projected vectors) of the last ``rows(for:)`` (same samples) into the
-    /// projection and, when it is trained, the encoder: each trial is encoded again right
-    /// before its backward, since the encoder keeps one trial's activations.
+    /// projection and, when it is trained, the encoder. The encoder keeps one trial's
+    /// activations — those of the last trial `rows(for:)` encoded — so samples are walked
+    /// backwards and every other trial is encoded again right before its backward.
     public func backward(_ samples: [TrainingSample], gradient: Tensor) throws {
         let dRaw = projection.backward(gradient)
         guard let encoder else { return }
-        var row = 0
-        for s in samples where !s.vectorSteps.isEmpty {
-            guard let f = featuresByTrial[s.trialID] else { throw InputError(field: s.trialID, "no features for this trial") }
-            let z = try encoder.encodeForTraining(f)
-            let dz = Tensor(shape: z.shape, repeating: 0)
-            for step in s.vectorSteps {
+        var end = dRaw.rowCount
+        var holdsActivations = true
+        for s in samples.reversed() where !s.vectorSteps.isEmpty {
+            let start = end - s.vectorSteps.count
+            if !holdsActivations {
+                guard let f = featuresByTrial[s.trialID] else { throw InputError(field: s.trialID, "no features for this trial") }
+                _ = try encoder.encodeForTraining(f)
+            }
+            holdsActivations = false
+            let dz = Tensor(shape: [s.vectorPlaceholderCount, width], repeating: 0)
+            for (k, step) in s.vectorSteps.enumerated() {
                 // Steps are distinct within a sample, so each gradient row is written once.
-                (dz.data + step * width).update(from: dRaw.data + row * width, count: width)
-                row += 1
+                (dz.data + step * width).update(from: dRaw.data + (start + k) * width, count: width)
             }
             encoder.backwardEncoder(dz)
+            end = start
         }
     }
 
