@@ -157,10 +157,6 @@ public final class Gemma3Model {
     /// The trainable parameters (those with a gradient buffer).
     public var trainableParameters: [Parameter] { parameters.filter(\.isTrainable) }
 
-    /// A store over ``parameters`` (built on each call: replacing a projection or extending
-    /// the vocabulary changes the set).
-    public func makeParameterStore() -> ParameterStore { ParameterStore(parameters) }
-
     /// Freezes everything (the base model's default state).
     public func freezeAll() { for p in parameters { p.freeze() } }
 

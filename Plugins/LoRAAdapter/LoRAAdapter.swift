@@ -120,23 +120,26 @@ public final class LoRAAdapter: Adapter {
             throw InputError(field: "adapter.target_modules", "target module '\(target)' matches no projection of the backbone",
                              allowed: available)
         }
-        for p in model.parameters { p.freeze() }
-        var random = SeededRandom(seed: configuration.seed).derived("lora-init")
+        // Every wrapper is built before any projection is replaced, so a base that fails
+        // (a missing GGUF tensor) leaves the model as it was.
+        let random = SeededRandom(seed: configuration.seed).derived("lora-init")
         var wrapped: [LoRAProjection] = []
         for name in names where Self.matches(name, targets: configuration.targetModules) {
             guard let existing = model.projection(named: name) else {
                 throw InputError(field: name, "the backbone lists projection '\(name)' but does not return it")
             }
-            for p in existing.parameters { p.freeze() }
             let base = try baseFactory?(name, existing, model) ?? existing
             var moduleRandom = random.derived(name)
             let lora = LoRAProjection(wrapping: base, name: name, rank: configuration.rank, alpha: configuration.alpha,
                                       dropout: configuration.dropout, random: &moduleRandom)
             lora.computeInputGradient = existing.computeInputGradient
-            try model.replaceProjection(name, with: lora)
             wrapped.append(lora)
         }
-        _ = random.next()
+        for p in model.parameters { p.freeze() }
+        for lora in wrapped {
+            for p in lora.base.parameters { p.freeze() }
+            try model.replaceProjection(lora.name, with: lora)
+        }
         if let rows = model.addedTokenRows { rows.embedding.setTrainableRows(rows.rows) }
         projections = wrapped
         self.model = model

@@ -50,7 +50,6 @@ public final class LoRAProjection: Projection {
     private var gradHidden: Tensor?
 
     /// PEFT's tensor-name prefix for this module: `base_model.model.<name>`.
-    public var peftPrefix: String { "base_model.model." + name }
 
     /// Wraps `base` with a fresh adapter (A random, B zero).
     public init(wrapping base: any Projection, name: String, rank: Int, alpha: Double, dropout: Double,

@@ -173,6 +173,9 @@ func q8Weight(rows: Int, columns: Int, seed: UInt64) throws -> GGMLWeight {
         let model = ToyModel()
         let adapter = QLoRAAdapter(configuration: .init(quantization: .gguf))
         #expect(throws: InputError.self) { try adapter.attach(toModel: model) }
+        // Nothing was replaced or frozen by the failed attach.
+        #expect(model.projections.allSatisfy { $0.1 is Linear })
+        #expect(model.parameters.allSatisfy { $0.isTrainable })
         #expect(LlamaCppTensorNames.weightName(forProjection: "model.layers.3.self_attn.o_proj") == "blk.3.attn_output.weight")
         #expect(LlamaCppTensorNames.weightName(forProjection: "model.layers.17.mlp.down_proj") == "blk.17.ffn_down.weight")
     }
