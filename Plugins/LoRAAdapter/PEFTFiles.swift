@@ -107,23 +107,19 @@ public enum PEFTFiles {
             throw InputError(file: configURL.path, field: "r", "the saved adapter has rank \(r); the attached one has rank \(adapter.configuration.rank)")
         }
         let file = try SafetensorsFile(path: directory.appendingPathComponent(weightsFile).path)
-        for p in adapter.projections {
-            for parameter in [p.loraA, p.loraB] {
-                guard let e = file.entries[parameter.name] else {
-                    throw InputError(file: file.path, field: parameter.name, "tensor missing from the saved adapter")
-                }
-                guard e.shape == parameter.value.shape else {
-                    throw InputError(file: file.path, field: parameter.name, "tensor has shape \(e.shape), expected \(parameter.value.shape)")
-                }
-                try file.read(parameter.name, into: parameter.value)
-            }
-        }
+        _ = try ParameterStore(adapter.projections.flatMap { [$0.loraA, $0.loraB] }).load(from: file)
         if let rows = adapter.model?.addedTokenRows, !rows.rows.isEmpty {
             guard file.entries[addedRowsTensor] != nil else {
                 throw InputError(file: file.path, field: addedRowsTensor, "the backbone has added token rows but the saved adapter has none")
             }
+            // The rows must sit where they were trained: the same base vocabulary.
+            let here = "\(rows.rows.lowerBound)..<\(rows.rows.upperBound)"
+            if let saved = file.metadata["added_token_rows"], saved != here {
+                throw InputError(file: file.path, field: "added_token_rows",
+                                 "the adapter was trained with added rows \(saved); this backbone's are \(here) (another base vocabulary?)")
+            }
             let t = try file.tensor(addedRowsTensor)
-            let width = rows.embedding.value.count / Swift.max(1, rows.embedding.value.shape[0])
+            let width = rows.embedding.value.lastDimension
             guard t.shape == [rows.rows.count, width] else {
                 throw InputError(file: file.path, field: addedRowsTensor, "tensor has shape \(t.shape), expected \([rows.rows.count, width])")
             }

@@ -184,6 +184,13 @@ import Testing
         let adapter3 = LoRAAdapter(configuration: .init(rank: 3))
         try adapter3.attach(toModel: model3)
         #expect(throws: InputError.self) { try adapter3.load(from: dir) }
+
+        // Added rows at other indices (another base vocabulary) are refused, not misplaced.
+        let model4 = ToyModel(vocabulary: 12, addedRows: 2)
+        let adapter4 = LoRAAdapter(configuration: .init(rank: 2, alpha: 4))
+        try adapter4.attach(toModel: model4)
+        let moved = #expect(throws: InputError.self) { try adapter4.load(from: dir) }
+        #expect(moved?.field == "added_token_rows")
     }
 
     @Test func wholeToyModelGradientThroughAdapters() throws {
