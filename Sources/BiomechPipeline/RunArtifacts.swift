@@ -23,9 +23,9 @@ public enum RunArtifacts {
 
     /// The QA set the `qa` stage wrote.
     public static func qaRecords(_ d: RunDirectory) throws -> [QARecord] {
-        let file = qaDirectory(d).appendingPathComponent("qa.jsonl")
+        let file = qaDirectory(d).appendingPathComponent(QASet.fileName)
         try require(file, madeBy: .qa)
-        return try JSONLines.read(QARecord.self, from: file)
+        return try QASet.read(from: file)
     }
 
     static func require(_ url: URL, madeBy stage: Stage) throws {

@@ -210,9 +210,12 @@ public struct QASet: Sendable {
     /// Writes the records as JSON Lines (atomically).
     public func writeJSONLines(to url: URL) throws { try JSONLines.write(records, to: url) }
 
+    /// The records' file in a folder written by ``write(to:)``.
+    public static let fileName = "qa.jsonl"
+
     /// Writes `qa.jsonl`, `qa_counts.md` and `qa_counts.json` into a folder.
     public func write(to directory: URL) throws {
-        try writeJSONLines(to: directory.appendingPathComponent("qa.jsonl"))
+        try writeJSONLines(to: directory.appendingPathComponent(Self.fileName))
         try AtomicFile.write(countsMarkdown, to: directory.appendingPathComponent("qa_counts.md"))
         try AtomicFile.writeJSON(counts, to: directory.appendingPathComponent("qa_counts.json"))
     }

@@ -360,25 +360,17 @@ public final class FineTuner {
 
     // MARK: Log
 
+    /// Lenient where `JSONLines.read` is strict: a line torn by a killed process is skipped.
     static func readLog(_ url: URL) throws -> [TrainingLogEntry] {
         guard let data = FileManager.default.contents(atPath: url.path) else { return [] }
         let decoder = JSONDecoder()
         return data.split(separator: 0x0A).compactMap { try? decoder.decode(TrainingLogEntry.self, from: Data($0)) }
     }
 
-    private func writeLog(_ entries: [TrainingLogEntry]) throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        var data = Data()
-        for e in entries { data.append(try encoder.encode(e)); data.append(0x0A) }
-        try AtomicFile.write(data, to: logURL)
-    }
+    private func writeLog(_ entries: [TrainingLogEntry]) throws { try JSONLines.write(entries, to: logURL) }
 
     private func appendLog(_ entry: TrainingLogEntry) throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        var data = try encoder.encode(entry)
-        data.append(0x0A)
+        let data = try JSONLines.encode([entry])
         let handle = try FileHandle(forWritingTo: logURL)
         defer { try? handle.close() }
         try handle.seekToEnd()
