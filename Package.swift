@@ -87,7 +87,8 @@ let package = Package(
         // MARK: Gemma 3 backbone: tokenizer, configuration, chat template, model location
         .target(name: "Gemma3Backbone", dependencies: ["GGUF", "BiomechCore", "NumericsEngine", "CBLAS", "CGemmaKernels"],
                 path: "Plugins/Gemma3Backbone"),
-        // Gemma 3 decoding kernels in C (Q8_0 matrix-vector product for the tied LM head).
+        // Gemma 3 decoding kernels in C: matrix-vector products read from GGML's quantized
+        // blocks (the Q8_0 tied LM head, the Q4_K/Q5_0/Q6_K/Q8_0 projections).
         .target(name: "CGemmaKernels", path: "Sources/CGemmaKernels"),
         // MARK: Numerics engine (tensors, differentiable operations, optimizers, safetensors)
         .target(name: "NumericsEngine", dependencies: ["CBLAS", "BiomechCore"],
@@ -142,7 +143,7 @@ let package = Package(
         // MARK: Tests for GGUF and Gemma3Backbone
         .testTarget(name: "GGUFTests", dependencies: ["GGUF", "BiomechCore"], path: "Tests/GGUFTests",
                     resources: [.copy("Fixtures")]),
-        .testTarget(name: "Gemma3BackboneTests", dependencies: ["Gemma3Backbone", "GGUF", "BiomechCore", "NumericsEngine"],
+        .testTarget(name: "Gemma3BackboneTests", dependencies: ["Gemma3Backbone", "GGUF", "BiomechCore", "NumericsEngine", "CGemmaKernels"],
                     path: "Tests/Gemma3BackboneTests",
                     resources: [.copy("Fixtures")]),
     ],

@@ -102,28 +102,37 @@ public enum Gemma3Benchmark {
             _ = prefillOnce(ids.prefill)
             bestPrefill = min(bestPrefill, (clock.now - start).seconds)
         }
-        let cache = Gemma3KVCache(configuration: model.configuration, maxLength: ids.prefill.count + o.decodeTokens + 1)
-        var next = Gemma3Sampler.argmax(model.logits(rows: [0], hidden: model.prefill(ids.prefill, cache: cache)).data,
-                                        count: model.vocabularySize)
-        start = clock.now
-        for _ in 0..<o.decodeTokens {
-            next = Gemma3Sampler.argmax(model.decode(next, cache: cache).data, count: model.vocabularySize)
-        }
-        let decode = (clock.now - start).seconds
-        var bestAnswer = Double.infinity
-        var answer: [Int] = []
-        for _ in 0..<o.repeats {
+        /// Decoding and the short answer, with the projections read as `version` says.
+        func decodeAndAnswer(version: String) -> Result {
+            let cache = Gemma3KVCache(configuration: model.configuration, maxLength: ids.prefill.count + o.decodeTokens + 1)
+            var next = Gemma3Sampler.argmax(model.logits(rows: [0], hidden: model.prefill(ids.prefill, cache: cache)).data,
+                                            count: model.vocabularySize)
             start = clock.now
-            answer = generator.generate(prompt: ids.answer, options: GenerationOptions(maxNewTokens: o.answerTokens), stopTokens: [])
-            bestAnswer = min(bestAnswer, (clock.now - start).seconds)
-            log(String(format: "answer: prefill + first token %.3f s, %d more tokens %.3f s",
-                       generator.stats.prefillSeconds, generator.stats.generatedTokens - 1, generator.stats.decodeSeconds))
+            for _ in 0..<o.decodeTokens {
+                next = Gemma3Sampler.argmax(model.decode(next, cache: cache).data, count: model.vocabularySize)
+            }
+            let decode = (clock.now - start).seconds
+            var bestAnswer = Double.infinity
+            var answer: [Int] = []
+            for _ in 0..<o.repeats {
+                start = clock.now
+                answer = generator.generate(prompt: ids.answer, options: GenerationOptions(maxNewTokens: o.answerTokens), stopTokens: [])
+                bestAnswer = min(bestAnswer, (clock.now - start).seconds)
+                log(String(format: "answer (%@): prefill + first token %.3f s, %d more tokens %.3f s", version,
+                           generator.stats.prefillSeconds, generator.stats.generatedTokens - 1, generator.stats.decodeSeconds))
+            }
+            return Result(backend: "BiomechGPT (Swift)", version: version, load_s: load,
+                          prefill_s: bestPrefill, decode_s: decode, answer_s: bestAnswer,
+                          prefill_tokens: ids.prefill.count, decode_tokens: o.decodeTokens,
+                          answer_prompt_tokens: ids.answer.count, answer_tokens: o.answerTokens,
+                          peak_rss_mb: peakRSSMegabytes(), answer_ids: answer)
         }
-        var results = [Result(backend: "BiomechGPT (Swift)", version: "F32 weights, OpenBLAS", load_s: load,
-                              prefill_s: bestPrefill, decode_s: decode, answer_s: bestAnswer,
-                              prefill_tokens: ids.prefill.count, decode_tokens: o.decodeTokens,
-                              answer_prompt_tokens: ids.answer.count, answer_tokens: o.answerTokens,
-                              peak_rss_mb: peakRSSMegabytes(), answer_ids: answer)]
+        var results: [Result] = []
+        if model.decodesFromQuantizedBlocks {
+            results.append(decodeAndAnswer(version: "F32 prefill, decoding from GGUF blocks"))
+            model.decodesFromQuantizedBlocks = false
+        }
+        results.append(decodeAndAnswer(version: "F32 weights, OpenBLAS"))
 
         if let python = o.python {
             let idsFile = FileManager.default.temporaryDirectory.appendingPathComponent("biomechgpt-bench-ids-\(getpid()).json")
@@ -179,7 +188,7 @@ public enum Gemma3Benchmark {
             lines.append("")
             lines.append("prefill: \(ours.prefill_tokens ?? 0) tokens; decode: \(ours.decode_tokens ?? 0) greedy tokens after it; "
                 + "answer: a \(ours.answer_prompt_tokens ?? 0)-token chat prompt + \(ours.answer_tokens ?? 0) generated tokens, end to end.")
-            for peer in results.dropFirst() where peer.error == nil {
+            for peer in results where peer.backend != ours.backend && peer.error == nil {
                 let pre = (rate(ours.prefill_tokens, ours.prefill_s) ?? 0) / (rate(peer.prefill_tokens, peer.prefill_s) ?? 1)
                 let dec = (rate(ours.decode_tokens, ours.decode_s) ?? 0) / (rate(peer.decode_tokens, peer.decode_s) ?? 1)
                 let ans = (ours.answer_s ?? 0) / (peer.answer_s ?? 1)

@@ -43,6 +43,10 @@ public final class Gemma3DecoderLayer {
     private var gradBranch: Tensor?
     private var cachedOutput: Tensor?
 
+    /// The projections that decode from their quantized GGUF blocks (kept here because an
+    /// adapter may wrap them).
+    private(set) var quantizedDecoding: [Linear] = []
+
     /// The names of the projections, in PEFT / Hugging Face module order.
     public static let projectionKeys = ["self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
                                         "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"]
@@ -59,7 +63,9 @@ public final class Gemma3DecoderLayer {
         let p = prefix
         func linear(_ key: String, _ out: Int, _ inp: Int) throws -> any Projection {
             let w = try weights.tensor(p + key + ".weight", shape: [out, inp])
-            return Linear(weight: Parameter(name: p + key + ".weight", value: w, isTrainable: false))
+            let linear = Linear(weight: Parameter(name: p + key + ".weight", value: w, isTrainable: false))
+            linear.singleRowProduct = weights.singleRowProduct(p + key + ".weight", shape: [out, inp])
+            return linear
         }
         func norm(_ key: String, _ dim: Int) throws -> RMSNorm {
             let w = try weights.tensor(p + key + ".weight", shape: [dim])
@@ -79,6 +85,9 @@ public final class Gemma3DecoderLayer {
         postFeedforwardNorm = try norm("post_feedforward_layernorm", d)
         qNorm = try norm("self_attn.q_norm", c.headDimension)
         kNorm = try norm("self_attn.k_norm", c.headDimension)
+        quantizedDecoding = [qProj, kProj, vProj, oProj, gateProj, upProj, downProj].compactMap {
+            ($0 as? Linear).flatMap { $0.singleRowProduct == nil ? nil : $0 }
+        }
         self.rope = rope
         attention = CausalAttention(queryHeads: c.headCount, kvHeads: c.kvHeadCount, headDim: c.headDimension,
                                     scale: scale, slidingWindow: slidingWindow)

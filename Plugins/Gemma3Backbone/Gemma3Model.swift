@@ -369,6 +369,14 @@ public final class Gemma3Model {
 
     // MARK: Generation with a KV cache
 
+    /// Whether one-row forwards (decoding) read the projections' quantized GGUF blocks
+    /// (``GGMLRowProduct``) instead of their Float32 copies. On by default for a model
+    /// loaded from GGUF with supported types; false when no projection has blocks.
+    public var decodesFromQuantizedBlocks: Bool {
+        get { layers.contains { $0.quantizedDecoding.contains(where: \.usesSingleRowProduct) } }
+        set { for layer in layers { for p in layer.quantizedDecoding { p.usesSingleRowProduct = newValue } } }
+    }
+
     /// Runs `tokens` (the next positions of the cached sequence) through the model with
     /// the cache, in chunks of at most `cache.chunk`, and returns the final hidden state
     /// of the last token, `[1, hidden]`. `vectors` rows index `tokens`.

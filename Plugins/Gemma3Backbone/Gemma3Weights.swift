@@ -15,6 +15,13 @@ public protocol Gemma3WeightSource {
     /// A description for errors and logs.
     var description: String { get }
     func tensor(_ name: String, shape: [Int]) throws -> Tensor
+    /// A faster one-row product for a projection weight (`[out, in]`) from the source's own
+    /// storage, or nil (the default) when there is none.
+    func singleRowProduct(_ name: String, shape: [Int]) -> (any SingleRowProduct)?
+}
+
+extension Gemma3WeightSource {
+    public func singleRowProduct(_ name: String, shape: [Int]) -> (any SingleRowProduct)? { nil }
 }
 
 /// Weights dequantized to Float32 from a GGUF file (llama.cpp's Gemma 3 tensor names).
@@ -52,6 +59,14 @@ public struct GGUFWeights: Gemma3WeightSource {
         }
         if let failure { throw failure }
         return t
+    }
+
+    /// The quantized blocks of a projection read directly (``GGMLRowProduct``), when the
+    /// tensor's type has a kernel and its shape is the projection's.
+    public func singleRowProduct(_ name: String, shape: [Int]) -> (any SingleRowProduct)? {
+        guard shape.count == 2, let gname = Self.ggufName(name), file.hasTensor(gname),
+              let info = try? file.tensor(gname), info.rowCount == shape[0], info.rowLength == shape[1] else { return nil }
+        return GGMLRowProduct(file: file, info: info)
     }
 }
 

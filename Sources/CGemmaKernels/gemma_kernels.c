@@ -1,27 +1,8 @@
 #include "gemma_kernels.h"
-#include <string.h>
+#include "ggml_blocks.h"
 #if defined(__x86_64__)
 #include <immintrin.h>
 #endif
-
-typedef struct { uint16_t d; int8_t qs[32]; } block_q8_0;
-
-static float half_to_float(uint16_t h) {
-    uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1F, mant = h & 0x3FF, bits;
-    if (exp == 0) {
-        if (mant == 0) { bits = sign; }
-        else {  /* subnormal: normalise */
-            int e = -1;
-            do { mant <<= 1; e++; } while ((mant & 0x400) == 0);
-            bits = sign | ((uint32_t)(127 - 15 - e) << 23) | ((mant & 0x3FF) << 13);
-        }
-    } else if (exp == 31) {
-        bits = sign | 0x7F800000 | (mant << 13);
-    } else {
-        bits = sign | ((exp + 127 - 15) << 23) | (mant << 13);
-    }
-    float f; memcpy(&f, &bits, 4); return f;
-}
 
 static void matvec_generic(const block_q8_0 *b, int64_t r0, int64_t r1, int64_t nb, const float *x, float *y) {
     for (int64_t r = r0; r < r1; r++) {
@@ -30,7 +11,7 @@ static void matvec_generic(const block_q8_0 *b, int64_t r0, int64_t r1, int64_t 
         for (int64_t k = 0; k < nb; k++) {
             float s = 0;
             for (int i = 0; i < 32; i++) s += (float)row[k].qs[i] * x[k * 32 + i];
-            total += half_to_float(row[k].d) * s;
+            total += ggml_half_to_float(row[k].d) * s;
         }
         y[r - r0] = total;
     }
@@ -59,18 +40,23 @@ static void matvec_avx512(const block_q8_0 *b, int64_t r0, int64_t r1, int64_t n
 int gemma_kernels_have_avx512(void) {
 #if defined(__x86_64__)
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
 #else
     return 0;
 #endif
 }
 
-void gemma_q8_0_matvec(const void *blocks, int64_t row_begin, int64_t row_end, int64_t row_length,
-                       const float *x, float *y) {
-    /* Detected once; threads racing on the first call all store the same value. */
+/* Detected once; threads racing on the first call all store the same value. */
+int gemma_cpu_has_avx512(void) {
     static int avx512 = -1;
     int have = __atomic_load_n(&avx512, __ATOMIC_RELAXED);
     if (have < 0) { have = gemma_kernels_have_avx512(); __atomic_store_n(&avx512, have, __ATOMIC_RELAXED); }
+    return have;
+}
+
+void gemma_q8_0_matvec(const void *blocks, int64_t row_begin, int64_t row_end, int64_t row_length,
+                       const float *x, float *y) {
+    int have = gemma_cpu_has_avx512();
     const block_q8_0 *b = (const block_q8_0 *)blocks;
     int64_t nb = row_length / 32;
 #if defined(__x86_64__)

@@ -22,6 +22,18 @@ public final class Linear: ParameterizedLayer {
     public let bias: Parameter?
     /// Whether `backward` computes the input gradient.
     public var computeInputGradient = true
+    /// Computes one-row forwards while the weight is frozen (decoding), e.g. from the
+    /// quantized blocks the weight was loaded from. Backward is unaffected.
+    /// Switches ``singleRowProduct`` off without dropping it (to compare both paths).
+    public var usesSingleRowProduct = true
+    public var singleRowProduct: (any SingleRowProduct)? {
+        didSet {
+            if let p = singleRowProduct {
+                precondition(p.inFeatures == inFeatures && p.outFeatures == outFeatures,
+                             "Linear(\(weight.name)): single-row product \(p.outFeatures)×\(p.inFeatures) for a \(outFeatures)×\(inFeatures) weight")
+            }
+        }
+    }
 
     private var input: Tensor?
     private var output: Tensor?
@@ -58,6 +70,11 @@ public final class Linear: ParameterizedLayer {
         let y = Tensor.reuse(output, shape: Array(x.shape.dropLast()) + [outFeatures])
         output = y
         input = x
+        if rows == 1, usesSingleRowProduct, !weight.isTrainable, let product = singleRowProduct {
+            product.apply(x.data, into: y.data)
+            if let b = bias?.value.data { for j in 0..<outFeatures { y.data[j] += b[j] } }
+            return y
+        }
         Linear.forward(x: x.data, rows: rows, weight: weight.value.data, bias: bias?.value.data,
                        inFeatures: inFeatures, outFeatures: outFeatures, y: y.data)
         return y

@@ -9,6 +9,19 @@
 void gemma_q8_0_matvec(const void *blocks, int64_t row_begin, int64_t row_end, int64_t row_length,
                        const float *x, float *y);
 
+/// y[r] = sum_i W[r, i] * x[i] for rows [row_begin, row_end) of a matrix stored in one of
+/// GGML's block formats, named by its GGUF type number: Q4_0 (2), Q5_0 (6), Q8_0 (8),
+/// Q4_K (12), Q5_K (13), Q6_K (14). row_length must be a multiple of the type's block
+/// size (32, or 256 for the K types). The products use the dequantized values (the same
+/// as GGMLDequantizer's) in a different summation order. Returns 0, or -1 for a type this
+/// function does not handle (nothing is written then).
+int gemma_quantized_matvec(int32_t ggml_type, const void *blocks, int64_t row_begin, int64_t row_end,
+                           int64_t row_length, const float *x, float *y);
+
+/// The same product by the portable C path only (for tests of the vector kernels).
+int gemma_quantized_matvec_portable(int32_t ggml_type, const void *blocks, int64_t row_begin, int64_t row_end,
+                                    int64_t row_length, const float *x, float *y);
+
 /// 1 when the AVX-512 kernel is used.
 int gemma_kernels_have_avx512(void);
 

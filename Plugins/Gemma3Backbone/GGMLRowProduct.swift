@@ -1,0 +1,41 @@
+import CGemmaKernels
+import GGUF
+import NumericsEngine
+
+/// One-row products `W · x` read straight from a GGUF tensor's quantized blocks
+/// (`gemma_quantized_matvec`: AVX-512 kernels for Q4_0, Q5_0, Q8_0, Q4_K, Q6_K, portable C
+/// for those and Q5_K). Attached to the dense projections of a model loaded from GGUF, so a
+/// decoding step reads ≈ 5 bits per weight instead of the 32 of the dequantized copy; the
+/// values are those the dense copy holds (only the summation order differs).
+final class GGMLRowProduct: SingleRowProduct {
+    /// The GGUF types the kernels read.
+    static let supportedTypes: Set<GGMLType> = [.q4_0, .q5_0, .q8_0, .q4_K, .q5_K, .q6_K]
+
+    let file: GGUFFile
+    let info: GGUFTensorInfo
+    var inFeatures: Int { info.rowLength }
+    var outFeatures: Int { info.rowCount }
+
+    /// Nil when the tensor's type has no kernel.
+    init?(file: GGUFFile, info: GGUFTensorInfo) {
+        guard Self.supportedTypes.contains(info.type), info.dimensions.count == 2,
+              info.rowLength % info.type.blockSize == 0 else { return nil }
+        self.file = file; self.info = info
+    }
+
+    func apply(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>) {
+        let type = Int32(info.type.rawValue), width = Int64(info.rowLength)
+        // Split so that each part reads at least ≈ 64k weights: smaller parts cost more in
+        // dispatch than they save.
+        let minRows = Swift.max(1, 65_536 / Swift.max(1, info.rowLength))
+        let out = UncheckedPointer(y)
+        file.withRawBytes(of: info) { raw in
+            let blocks = raw.baseAddress!
+            Threads.parallelFor(info.rowCount, minPerThread: minRows) { r in
+                let status = gemma_quantized_matvec(type, blocks, Int64(r.lowerBound), Int64(r.upperBound), width, x,
+                                                    out.pointer + r.lowerBound)
+                precondition(status == 0, "gemma_quantized_matvec: type \(self.info.type) not handled")
+            }
+        }
+    }
+}
