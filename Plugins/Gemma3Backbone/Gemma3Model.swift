@@ -418,8 +418,14 @@ public final class Gemma3Model {
     private var lastHidden: Tensor?
 
     /// One decoding step: the next token through the cache; returns the logits `[1, V]`.
+    ///
+    /// The step's few BLAS calls (one-row attention products) run on the calling thread:
+    /// OpenBLAS's own threads, once woken, spin for a while after each call and would take
+    /// the cores from the kernels' threads.
     public func decode(_ token: Int, cache: Gemma3KVCache) -> Tensor {
-        let h = prefill([token], cache: cache)
-        return logits(rows: [0], hidden: h)
+        Threads.withSerialBLAS {
+            let h = prefill([token], cache: cache)
+            return logits(rows: [0], hidden: h)
+        }
     }
 }
