@@ -419,13 +419,12 @@ public final class Gemma3Model {
 
     /// One decoding step: the next token through the cache; returns the logits `[1, V]`.
     ///
-    /// The step's few BLAS calls (one-row attention products) run on the calling thread:
-    /// OpenBLAS's own threads, once woken, spin for a while after each call and would take
-    /// the cores from the kernels' threads.
+    /// When the projections decode from their quantized blocks, the step's few BLAS calls
+    /// (one-row attention products) run on the calling thread: OpenBLAS's own threads, once
+    /// woken, spin for a while after each call and would take the cores from the kernels'
+    /// threads. (With Float32 projections, threaded `sgemv` is the faster choice.)
     public func decode(_ token: Int, cache: Gemma3KVCache) -> Tensor {
-        Threads.withSerialBLAS {
-            let h = prefill([token], cache: cache)
-            return logits(rows: [0], hidden: h)
-        }
+        func step() -> Tensor { logits(rows: [0], hidden: prefill([token], cache: cache)) }
+        return decodesFromQuantizedBlocks ? Threads.withSerialBLAS(step) : step()
     }
 }
