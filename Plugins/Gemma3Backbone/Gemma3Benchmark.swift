@@ -176,7 +176,7 @@ public enum Gemma3Benchmark {
             return Double(n) / s
         }
         func f(_ x: Double?, _ digits: Int = 1) -> String { x.map { String(format: "%.\(digits)f", $0) } ?? "—" }
-        var lines = ["Gemma 3 270M generation benchmark — \(threads) thread(s)", ""]
+        var lines = ["Gemma 3 270M generation benchmark — \(threads) thread(s), OpenBLAS kernels \(BLASKernels.coreName)", ""]
         lines.append("| system | prefill tok/s | decode tok/s | answer latency s | peak RSS MiB | load s |")
         lines.append("|---|---:|---:|---:|---:|---:|")
         for r in results {

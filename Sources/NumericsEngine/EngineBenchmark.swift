@@ -23,7 +23,7 @@ public enum EngineBenchmark {
         var rng = SeededRandom(seed: 2024)
         var lines: [String] = []
         let config = String(cString: openblas_get_config())
-        lines.append("Numerics engine benchmark — \(threads) thread(s), OpenBLAS \(config)")
+        lines.append("Numerics engine benchmark — \(threads) thread(s), OpenBLAS \(config), kernels \(BLASKernels.coreName)")
         lines.append("")
         lines.append("Linear layers (y = x·Wᵀ, W [out, in]; best of repeated runs)")
         lines.append(pad("shape", 22) + pad("pass", 10) + pad("raw sgemm", 14) + pad("engine", 14) + "ratio")

@@ -1,6 +1,7 @@
 import ArgumentParser
 import BiomechCore
 import Foundation
+import NumericsEngine
 import VQVAETokenizer
 
 extension BenchCommand {
@@ -31,7 +32,7 @@ extension BenchCommand {
                 c.steps = steps + warmup; c.warmupSteps = 0
                 try c.validate(path: "bench")
                 print("vqvae training step: \(channels) channels, batch \(batch) × \(window) frames, width \(width), "
-                      + "codebook \(codebookSize) × \(codebookDim), depth \(depth), downsampling \(downsampling), \(threads) threads")
+                      + "codebook \(codebookSize) × \(codebookDim), depth \(depth), downsampling \(downsampling), \(threads) threads, OpenBLAS kernels \(BLASKernels.coreName)")
                 let ours = VQVAEBenchmark.run(configuration: c, channels: channels, steps: steps, warmup: warmup)
                 print(String(format: "  biomechgpt  %9.0f frames/s  (%.3f s/step)", ours.framesPerSecond, ours.secondsPerStep))
                 guard let python else { print("  (no --python given: PyTorch peer not run)"); return }

@@ -170,7 +170,7 @@ enum TrainBenchmark {
     static func report(results: [Result], peer: Result?, tokens: Int, rank: Int, threads: Int, rounds: Int, model: String) -> String {
         var lines = [
             "Gemma 3 training benchmark — batch 1 × \(tokens) tokens, loss on every position, LoRA rank \(rank), alpha 32, dropout 0.1 " +
-            "on q,k,v,o,gate,up,down; AdamW (lr 2e-4); \(threads) thread(s); \(rounds) round(s) of LoRA alternating with the peer",
+            "on q,k,v,o,gate,up,down; AdamW (lr 2e-4); \(threads) thread(s), OpenBLAS kernels \(BLASKernels.coreName); \(rounds) round(s) of LoRA alternating with the peer",
             "270M: \(model); 1B: random weights (hidden 1152, 26 layers, 4/1 heads of 256, MLP 6912, vocabulary 262144)",
             "tok/s: mean over all timed steps; best: from the fastest step. Peak: VmHWM of the process, loading included; " +
             "train-peak: VmHWM reset after loading and quantizing.",
