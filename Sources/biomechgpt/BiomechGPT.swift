@@ -1,7 +1,6 @@
 import ArgumentParser
 import BiomechCore
 import Foundation
-import NumericsEngine
 
 /// `biomechgpt`: every stage of the pipeline is a subcommand, and `run` chains them as a
 /// recipe says.
@@ -25,12 +24,6 @@ struct BiomechGPT: ParsableCommand {
             AskCommand.self,
             AdapterCommand.self,
         ])
-
-    static func main() {
-        // OpenBLAS picks its kernels at load time and misreads some AVX-512 processors.
-        BLASKernels.useAVX512KernelsIfMisdetected()
-        main(nil)
-    }
 }
 
 /// Runs a command body, turning user-facing errors into a message and exit code 1
