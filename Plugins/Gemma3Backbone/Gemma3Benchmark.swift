@@ -67,16 +67,6 @@ public enum Gemma3Benchmark {
         return (prefill, head + body.prefix(fill) + question + tail)
     }
 
-    /// Peak resident memory of this process (VmHWM), in MiB.
-    public static func peakRSSMegabytes() -> Double? {
-        guard let s = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return nil }
-        for line in s.split(separator: "\n") where line.hasPrefix("VmHWM:") {
-            let kb = line.split(separator: " ").compactMap { Double($0) }.first
-            return kb.map { $0 / 1024 }
-        }
-        return nil
-    }
-
     /// Runs our measurements and the peers', and returns the printable report.
     public static func run(_ o: Options, log: (String) -> Void = { print($0) }) throws -> [Result] {
         try o.validate()
@@ -125,7 +115,7 @@ public enum Gemma3Benchmark {
                           prefill_s: bestPrefill, decode_s: decode, answer_s: bestAnswer,
                           prefill_tokens: ids.prefill.count, decode_tokens: o.decodeTokens,
                           answer_prompt_tokens: ids.answer.count, answer_tokens: o.answerTokens,
-                          peak_rss_mb: peakRSSMegabytes(), answer_ids: answer)
+                          peak_rss_mb: ProcessMemory.peakResidentMegabytes, answer_ids: answer)
         }
         var results: [Result] = []
         if model.decodesFromQuantizedBlocks {

@@ -9,6 +9,30 @@ public enum ImportFormat: String, Sendable, CaseIterable {
     case uiPRMD = "ui-prmd"
     case fgdi
     case csv          // a header row of channel names, optional time column
+
+    /// The endings of a file name of this format (compared in lower case); empty for the
+    /// data sets read as folders (UI-PRMD, FGDI).
+    public var fileSuffixes: [String] {
+        switch self {
+        case .opensim: return [".mot", ".sto"]
+        case .npz: return [".npz"]
+        case .bvh: return [".bvh"]
+        case .csv: return [".csv", ".csv.gz"]
+        case .uiPRMD, .fgdi: return []
+        }
+    }
+
+    /// Whether a file name ends as this format's files do.
+    public func matches(fileName: String) -> Bool {
+        let name = fileName.lowercased()
+        return fileSuffixes.contains { name.hasSuffix($0) }
+    }
+
+    /// The format one file's name says: by its ending, or UI-PRMD for its `*_angles*` files.
+    public static func guess(fileName: String) -> ImportFormat? {
+        if let f = allCases.first(where: { $0.matches(fileName: fileName) }) { return f }
+        return fileName.lowercased().contains("_angles") ? .uiPRMD : nil
+    }
 }
 
 public struct ImportOptions: Sendable {
@@ -27,20 +51,20 @@ public enum Importers {
         var dataset: MotionDataset
         switch format {
         case .opensim:
-            let files = try TextInput.files(inputs) { $0.hasSuffix(".mot") || $0.hasSuffix(".sto") }
+            let files = try TextInput.files(inputs) { format.matches(fileName: $0) }
             dataset = MotionDataset(name: "opensim", trials: try files.map { try OpenSimImporter.read($0) })
         case .npz:
-            let files = try TextInput.files(inputs) { $0.hasSuffix(".npz") }
+            let files = try TextInput.files(inputs) { format.matches(fileName: $0) }
             dataset = MotionDataset(name: "locomujoco", trials: try files.map { try NPZImporter.read($0, frameRate: options.frameRate) })
         case .bvh:
-            let files = try TextInput.files(inputs) { $0.lowercased().hasSuffix(".bvh") }
+            let files = try TextInput.files(inputs) { format.matches(fileName: $0) }
             dataset = MotionDataset(name: "bvh", trials: try files.map { try BVHImporter.read($0) })
         case .uiPRMD:
             dataset = try UIPRMDImporter.read(inputs)
         case .fgdi:
             dataset = try FGDIImporter.read(inputs)
         case .csv:
-            let files = try TextInput.files(inputs) { $0.hasSuffix(".csv") || $0.hasSuffix(".csv.gz") }
+            let files = try TextInput.files(inputs) { format.matches(fileName: $0) }
             dataset = MotionDataset(name: "csv", trials: try files.map { try CSVImporter.read($0, frameRate: options.frameRate) })
         }
         guard !dataset.trials.isEmpty else {

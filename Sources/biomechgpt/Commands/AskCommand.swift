@@ -55,23 +55,14 @@ struct AskCommand: ParsableCommand {
                 input = try motion.input(tokens: tokens, trialID: "recording")
             }
             var generated: [Int] = []
-            var printed = ""
+            var printer = StreamingTextPrinter()
+            let tokenizer = model.backbone.textTokenizer
             _ = try model.backbone.generate(input, options: GenerationOptions(maxNewTokens: maxTokens)) { id in
                 generated.append(id)
-                let answer = GenerationEvaluation.answerText(generated, tokenizer: model.backbone.textTokenizer)
-                // A character split over byte tokens decodes as U+FFFD until its last byte
-                // arrives: wait for it, so what is printed stays a prefix of the answer.
-                if answer.hasSuffix("\u{FFFD}") { return true }
-                let piece = answer.hasPrefix(printed) ? String(answer.dropFirst(printed.count)) : "\n" + answer
-                FileHandle.standardOutput.write(Data(piece.utf8))
-                printed = answer
+                printer.update(GenerationEvaluation.answerText(generated, tokenizer: tokenizer))
                 return true
             }
-            // Whatever was held back (an incomplete last character) is printed as decoded.
-            let final = GenerationEvaluation.answerText(generated, tokenizer: model.backbone.textTokenizer)
-            if final.hasPrefix(printed), final.count > printed.count {
-                FileHandle.standardOutput.write(Data(String(final.dropFirst(printed.count)).utf8))
-            }
+            printer.finish(GenerationEvaluation.answerText(generated, tokenizer: tokenizer))
             print()
         }
     }
@@ -98,11 +89,8 @@ struct AskCommand: ParsableCommand {
                 throw InputError(field: "--format", "unknown format '\(format)'", allowed: ImportFormat.allCases.map(\.rawValue))
             }
             chosen = f
-        } else if name.hasSuffix(".mot") || name.hasSuffix(".sto") { chosen = .opensim
-        } else if name.hasSuffix(".npz") { chosen = .npz
-        } else if name.hasSuffix(".bvh") { chosen = .bvh
-        } else if name.hasSuffix(".csv") || name.hasSuffix(".csv.gz") { chosen = .csv
-        } else if name.contains("_angles") { chosen = .uiPRMD
+        } else if let guessed = ImportFormat.guess(fileName: name) {
+            chosen = guessed
         } else {
             throw InputError(file: motion, field: "--format", "cannot tell the format from the file name",
                              allowed: ImportFormat.allCases.map(\.rawValue))

@@ -33,21 +33,15 @@ struct GenerateCommand: ParsableCommand {
             let ids = backbone.textTokenizer.encode(text, addBOS: !chat)
             let options = GenerationOptions(maxNewTokens: maxTokens, temperature: temperature, topK: topK, topP: topP, seed: seed)
             var generated: [Int] = []
-            var printed = ""
+            var printer = StreamingTextPrinter()
             let stdout = FileHandle.standardOutput
             _ = try backbone.generate(BackboneInput(tokens: ids), options: options) { id in
                 if backbone.stopTokens.contains(id) { return false }
                 generated.append(id)
-                // Decode everything so far: byte pieces only make text once complete.
-                let now = backbone.tokenizer.decode(generated, skipSpecialTokens: true)
-                if now.hasPrefix(printed), !now.hasSuffix("\u{FFFD}") {
-                    stdout.write(Data(now.dropFirst(printed.count).utf8))
-                    printed = now
-                }
+                printer.update(backbone.tokenizer.decode(generated, skipSpecialTokens: true))
                 return true
             }
-            let final = backbone.tokenizer.decode(generated, skipSpecialTokens: true)
-            if final.hasPrefix(printed) { stdout.write(Data(final.dropFirst(printed.count).utf8)) }
+            printer.finish(backbone.tokenizer.decode(generated, skipSpecialTokens: true))
             stdout.write(Data("\n".utf8))
             if stats {
                 let s = backbone.generator.stats

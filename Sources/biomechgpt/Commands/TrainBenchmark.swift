@@ -43,23 +43,6 @@ enum TrainBenchmark {
     /// The token ids both sides train on: `<bos>`, then a fixed pseudo-random walk.
     static func tokenIDs(_ n: Int) -> [Int] { [2] + (1..<n).map { 1000 + ($0 * 7919) % 200_000 } }
 
-    static func status(_ key: String) -> Double? {
-        guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return nil }
-        for line in text.split(separator: "\n") where line.hasPrefix(key + ":") {
-            let parts = line.split(separator: " ", omittingEmptySubsequences: true)
-            if parts.count >= 2, let kb = Double(parts[1]) { return kb / 1024 }
-        }
-        return nil
-    }
-
-    /// Resets VmHWM to the current RSS (Linux ≥ 4.0: write 5 to clear_refs).
-    static func resetPeak() -> Bool {
-        guard let h = FileHandle(forWritingAtPath: "/proc/self/clear_refs") else { return false }
-        defer { try? h.close() }
-        do { try h.write(contentsOf: Data("5".utf8)) } catch { return false }
-        return true
-    }
-
     /// Gemma 3 1B's shapes (hidden 1152, 26 layers, 4 heads, 1 KV head, head dim 256, MLP 6912).
     static func gemma1B() -> Gemma3Configuration {
         var c = Gemma3Configuration()
@@ -100,12 +83,12 @@ enum TrainBenchmark {
             throw InputError(field: "phase", "unknown benchmark phase '\(phase)'", allowed: phases)
         }
         let loadSeconds = Date().timeIntervalSince(loadStart)
-        let afterLoad = status("VmRSS") ?? .nan, loadPeak = status("VmHWM") ?? .nan
+        let afterLoad = ProcessMemory.residentMegabytes ?? .nan, loadPeak = ProcessMemory.peakResidentMegabytes ?? .nan
         let parameters = activeAdapter.trainableParameters
         let optimizer = AdamW(learningRate: 2e-4, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 0)
         let ids = tokenIDs(tokens)
         let mask = ids.indices.map { $0 > 0 }
-        let reset = resetPeak()
+        let reset = ProcessMemory.resetPeak()
         var times: [Double] = [], losses: [Double] = [], cpu: [Double] = []
         for step in 0..<(warmup + steps) {
             let start = Date(), cpuStart = processCPUSeconds()
@@ -117,10 +100,10 @@ enum TrainBenchmark {
             if step >= warmup { times.append(elapsed); cpu.append(processCPUSeconds() - cpuStart) }
             if step == 0 {
                 FileHandle.standardError.write(Data(String(format: "[bench train] %@: RSS after loading %.0f MiB (peak %.0f), after the first step %.0f MiB (peak %.0f)\n",
-                    phase, afterLoad, loadPeak, status("VmRSS") ?? .nan, status("VmHWM") ?? .nan).utf8))
+                    phase, afterLoad, loadPeak, ProcessMemory.residentMegabytes ?? .nan, ProcessMemory.peakResidentMegabytes ?? .nan).utf8))
             }
         }
-        let peak = status("VmHWM") ?? .nan
+        let peak = ProcessMemory.peakResidentMegabytes ?? .nan
         return Result(name: phase, tokens: tokens, steps: steps, stepSeconds: times,
                       tokensPerSecond: Double(tokens * times.count) / times.reduce(0, +),
                       peakRSSMiB: peak, trainingPeakRSSMiB: reset ? peak : nil, loadSeconds: loadSeconds,
