@@ -91,8 +91,10 @@ let package = Package(
         // blocks (the Q8_0 tied LM head, the Q4_K/Q5_0/Q6_K/Q8_0 projections).
         .target(name: "CGemmaKernels", path: "Sources/CGemmaKernels"),
         // MARK: Numerics engine (tensors, differentiable operations, optimizers, safetensors)
-        .target(name: "NumericsEngine", dependencies: ["CBLAS", "BiomechCore"],
+        .target(name: "NumericsEngine", dependencies: ["CBLAS", "CMatrixKernels", "BiomechCore"],
                 path: "Sources/NumericsEngine"),
+        // Matrix products in C that OpenBLAS does not provide (bfloat16 inputs, float32 sums).
+        .target(name: "CMatrixKernels", path: "Sources/CMatrixKernels"),
         // Finite-difference gradient checks shared by the test targets.
         .target(name: "GradientChecking", dependencies: ["NumericsEngine", "BiomechCore"], path: "Tests/GradientChecking"),
         .testTarget(name: "NumericsEngineTests", dependencies: ["NumericsEngine", "BiomechCore", "GradientChecking"],

@@ -46,6 +46,8 @@ public final class Gemma3DecoderLayer {
     /// The projections that decode from their quantized GGUF blocks (kept here because an
     /// adapter may wrap them).
     private(set) var quantizedDecoding: [Linear] = []
+    /// The dense projections as loaded (an adapter may wrap them).
+    private(set) var denseProjections: [Linear] = []
 
     /// The names of the projections, in PEFT / Hugging Face module order.
     public static let projectionKeys = ["self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
@@ -85,9 +87,8 @@ public final class Gemma3DecoderLayer {
         postFeedforwardNorm = try norm("post_feedforward_layernorm", d)
         qNorm = try norm("self_attn.q_norm", c.headDimension)
         kNorm = try norm("self_attn.k_norm", c.headDimension)
-        quantizedDecoding = [qProj, kProj, vProj, oProj, gateProj, upProj, downProj].compactMap {
-            ($0 as? Linear).flatMap { $0.singleRowProduct == nil ? nil : $0 }
-        }
+        denseProjections = [qProj, kProj, vProj, oProj, gateProj, upProj, downProj].compactMap { $0 as? Linear }
+        quantizedDecoding = denseProjections.filter { $0.singleRowProduct != nil }
         self.rope = rope
         attention = CausalAttention(queryHeads: c.headCount, kvHeads: c.kvHeadCount, headDim: c.headDimension,
                                     scale: scale, slidingWindow: slidingWindow)

@@ -32,6 +32,9 @@ public final class Gemma3LanguageBackbone: LanguageBackbone, TrainableLanguageMo
             ParameterSpec("seed", "int", default: "0", "seed of random weights and of new embedding rows"),
             ParameterSpec("context_length", "int", default: "1024", "the longest sequence accepted (prompt plus generated tokens)"),
             ParameterSpec("threads", "int", default: "0", "threads for BLAS and kernels (0: leave the current setting)"),
+            ParameterSpec("projection_precision", "float32|bfloat16", default: "float32",
+                          "arithmetic of the projections' multi-row forward products (prefill, evaluation, training forward); " +
+                          "bfloat16 is faster and inexact (docs/gemma3.md)"),
         ])
 
     public static func make(_ parameters: PluginParameters) throws -> Gemma3LanguageBackbone {
@@ -43,6 +46,16 @@ public final class Gemma3LanguageBackbone: LanguageBackbone, TrainableLanguageMo
         let context = try parameters.positiveInt("context_length", default: 1024)
         let threads = try parameters.int("threads", default: 0)
         if threads > 0 { Threads.setCount(threads) }
+        let precision = ProductPrecision(rawValue: try parameters.choice("projection_precision",
+                                                                         from: ProductPrecision.allCases.map(\.rawValue),
+                                                                         default: "float32"))!
+        let backbone = try load(parameters, modelPath: modelPath, config: config, seed: seed, context: context)
+        backbone.model.projectionPrecision = precision
+        return backbone
+    }
+
+    private static func load(_ parameters: PluginParameters, modelPath: String?, config: String, seed: UInt64,
+                             context: Int) throws -> Gemma3LanguageBackbone {
         let locate = { try ModelLocator.locate(environment: modelPath.map { [ModelLocator.environmentVariable: $0] } ?? [:]) }
         if config == "file" {
             return try Gemma3LanguageBackbone(modelAt: try locate(), contextLength: context, seed: seed)

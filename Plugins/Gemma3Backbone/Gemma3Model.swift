@@ -367,6 +367,15 @@ public final class Gemma3Model {
         embedding.backward(g)
     }
 
+    /// The arithmetic of the projections' multi-row forward products — prefill, evaluation
+    /// and the forward of training steps (``ProductPrecision``; backward products stay
+    /// float32). `float32` by default; `bfloat16` is faster and changes the logits slightly
+    /// (measured in docs/gemma3.md). Applies to the dense projections as loaded.
+    public var projectionPrecision: ProductPrecision {
+        get { layers.first?.denseProjections.first?.productPrecision ?? .float32 }
+        set { for layer in layers { for p in layer.denseProjections { p.productPrecision = newValue } } }
+    }
+
     // MARK: Generation with a KV cache
 
     /// Whether one-row forwards (decoding) read the projections' quantized GGUF blocks

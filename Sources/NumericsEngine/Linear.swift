@@ -22,10 +22,16 @@ public final class Linear: ParameterizedLayer {
     public let bias: Parameter?
     /// Whether `backward` computes the input gradient.
     public var computeInputGradient = true
-    /// Computes one-row forwards while the weight is frozen (decoding), e.g. from the
-    /// quantized blocks the weight was loaded from. Backward is unaffected.
+    /// The arithmetic of multi-row forward products (``ProductPrecision``); backward
+    /// products are always float32. With `bfloat16` a frozen weight is rounded and packed
+    /// once, on first use (``BFloat16PackedMatrix``, 2 bytes per value): change a frozen
+    /// weight's values afterwards only through a new `Linear`, or set the precision again.
+    public var productPrecision = ProductPrecision.float32 { didSet { packedWeight = nil } }
+    private var packedWeight: BFloat16PackedMatrix?
     /// Switches ``singleRowProduct`` off without dropping it (to compare both paths).
     public var usesSingleRowProduct = true
+    /// Computes one-row forwards while the weight is frozen (decoding), e.g. from the
+    /// quantized blocks the weight was loaded from. Backward is unaffected.
     public var singleRowProduct: (any SingleRowProduct)? {
         didSet {
             if let p = singleRowProduct {
@@ -75,8 +81,20 @@ public final class Linear: ParameterizedLayer {
             if let b = bias?.value.data { for j in 0..<outFeatures { y.data[j] += b[j] } }
             return y
         }
+        if rows > 1, productPrecision == .bfloat16, !weight.isTrainable {
+            if packedWeight == nil {
+                packedWeight = BFloat16PackedMatrix(transB: true, n: outFeatures, k: inFeatures, b: weight.value.data, ldb: inFeatures)
+            }
+            if let packed = packedWeight {
+                if let b = bias?.value.data {
+                    for r in 0..<rows { (y.data + r * outFeatures).update(from: b, count: outFeatures) }
+                }
+                packed.multiply(m: rows, a: x.data, lda: inFeatures, beta: bias == nil ? 0 : 1, c: y.data, ldc: outFeatures)
+                return y
+            }
+        }
         Linear.forward(x: x.data, rows: rows, weight: weight.value.data, bias: bias?.value.data,
-                       inFeatures: inFeatures, outFeatures: outFeatures, y: y.data)
+                       inFeatures: inFeatures, outFeatures: outFeatures, y: y.data, precision: productPrecision)
         return y
     }
 
@@ -111,7 +129,7 @@ public final class Linear: ParameterizedLayer {
     /// The forward kernel on raw buffers: `y[rows×out] = x[rows×in] · W[out×in]ᵀ + b`.
     public static func forward(x: UnsafePointer<Float>, rows: Int, weight: UnsafePointer<Float>,
                                bias: UnsafePointer<Float>?, inFeatures: Int, outFeatures: Int,
-                               y: UnsafeMutablePointer<Float>) {
+                               y: UnsafeMutablePointer<Float>, precision: ProductPrecision = .float32) {
         var beta: Float = 0
         if let bias {
             Threads.parallelFor(rows, minPerThread: 64) { range in
@@ -119,7 +137,7 @@ public final class Linear: ParameterizedLayer {
             }
             beta = 1
         }
-        BLAS.gemm(transA: false, transB: true, m: rows, n: outFeatures, k: inFeatures,
+        BLAS.gemm(precision: precision, transA: false, transB: true, m: rows, n: outFeatures, k: inFeatures,
                   a: x, lda: inFeatures, b: weight, ldb: inFeatures, beta: beta, c: y, ldc: outFeatures)
     }
 

@@ -132,3 +132,36 @@ extension RealModelForwardTests {
         #expect(worst < 1e-3 * range)
     }
 }
+
+/// bfloat16 projection products on the real model: how far the logits move from transformers'.
+extension RealModelForwardTests {
+    @Test("bfloat16 projection products keep the fixture logits close and the greedy continuation")
+    func bfloat16Projections() throws {
+        guard let model = try RealModel.load() else { return }
+        guard BLAS.hasBFloat16Products else { print("SKIP bfloat16 projections: this processor has no AVX512-BF16"); return }
+        model.projectionPrecision = .bfloat16
+        defer { model.projectionPrecision = .float32 }
+        let f = try LogitFixture.load()
+        var worst = 0.0, topAgree = 0, positions = 0
+        for p in f.prompts {
+            model.forward(Gemma3Batch([p.token_ids]))
+            let logits = model.logits(rows: Array(0..<p.token_ids.count))
+            let v = model.vocabularySize
+            for (t, ref) in p.positions.enumerated() {
+                let row = UnsafeBufferPointer(start: logits.data + t * v, count: v)
+                for (id, value) in zip(ref.top_ids, ref.top_logits) { worst = max(worst, abs(Double(row[id]) - value) / ref.range) }
+                let best = row.indices.max { row[$0] < row[$1] }!
+                if best == ref.top_ids[0] { topAgree += 1 }
+                positions += 1
+            }
+        }
+        print("bfloat16 projections: max |Δ| at the reference top-20 = \(worst) of the logit range; top-1 agrees at \(topAgree)/\(positions) positions")
+        #expect(worst < 0.02, "bfloat16 rounding moved a logit by \(worst) of the range")
+        #expect(Double(topAgree) >= 0.95 * Double(positions))
+        // Prompt through bfloat16 products, continuation decoded from the GGUF blocks.
+        let ids = Gemma3Generator(model: model).generate(prompt: f.greedy.prompt_ids,
+                                                          options: .init(maxNewTokens: f.greedy.new_token_ids.count), stopTokens: [])
+        let same = zip(ids, f.greedy.new_token_ids).prefix { $0 == $1 }.count
+        print("bfloat16 projections: greedy continuation equals transformers' for \(same) of \(ids.count) tokens")
+    }
+}

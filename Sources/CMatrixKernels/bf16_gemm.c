@@ -1,0 +1,233 @@
+/* Matrix products with bfloat16 inputs and float32 sums (AVX512-BF16 `vdpbf16ps`).
+ *
+ * Both operands are packed into panels of bfloat16 pairs along k (rounded to nearest even
+ * while packing, so callers keep float32 data): A in panels of MR rows, B in panels of NR
+ * columns, KC values of k at a time. A 12 x 32 register tile (24 accumulators) runs over a
+ * panel pair; each `vdpbf16ps` does 32 multiply-adds, twice the rate of a float32 FMA. */
+#include "matrix_kernels.h"
+#include <stdint.h>
+#include <string.h>
+#include <stdlib.h>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+#define MR 12
+#define NR 32
+#define KC 256   /* k values per block (KC/2 pairs) */
+
+#if defined(__x86_64__)
+
+static inline uint16_t f32_to_bf16(float f) {
+    uint32_t b; memcpy(&b, &f, 4);
+    if ((b & 0x7F800000u) == 0x7F800000u && (b & 0x7FFFFFu)) return (uint16_t)((b >> 16) | 0x40); /* quiet NaN */
+    b += 0x7FFFu + ((b >> 16) & 1u);
+    return (uint16_t)(b >> 16);
+}
+
+/* element (i, j) of op(X) where X is row-major with leading dimension ld */
+static inline float at(const float *x, int64_t ld, int trans, int64_t i, int64_t j) {
+    return trans ? x[j * ld + i] : x[i * ld + j];
+}
+static inline uint32_t pair(float lo, float hi) { return (uint32_t)f32_to_bf16(lo) | ((uint32_t)f32_to_bf16(hi) << 16); }
+
+/* Pairs along a contiguous run: dst[t * stride] = (x[2t], x[2t+1]) for t < (count+1)/2 (odd tail zero padded). */
+__attribute__((target("avx512f,avx512bf16,avx512vl")))
+static void pairs_along(const float *x, int64_t count, uint32_t *dst, int64_t stride) {
+    int64_t t = 0;
+    const __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15), _mm512_set1_epi32((int)stride));
+    for (; 2 * t + 32 <= count; t += 16) {
+        __m512i v = (__m512i)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(x + 2 * t + 16), _mm512_loadu_ps(x + 2 * t));
+        _mm512_i32scatter_epi32(dst + t * stride, idx, v, 4);
+    }
+    for (; 2 * t < count; t++) dst[t * stride] = pair(x[2 * t], 2 * t + 1 < count ? x[2 * t + 1] : 0.0f);
+}
+
+/* Pairs across two rows: dst[c] = (r0[c], r1[c]) for c < w (r1 may be NULL: zeros). */
+__attribute__((target("avx512f,avx512bf16,avx512vl,avx512bw")))
+static void pairs_across(const float *r0, const float *r1, int64_t w, uint32_t *dst) {
+    int64_t c = 0;
+    static const int16_t order[32] = {0,16,1,17,2,18,3,19,4,20,5,21,6,22,7,23,8,24,9,25,10,26,11,27,12,28,13,29,14,30,15,31};
+    const __m512i inter = _mm512_loadu_si512(order);
+    for (; c + 16 <= w; c += 16) {
+        __m256i lo = (__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(r0 + c));
+        __m256i hi = r1 ? (__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(r1 + c)) : _mm256_setzero_si256();
+        __m512i both = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+        _mm512_storeu_si512(dst + c, _mm512_permutexvar_epi16(inter, both));
+    }
+    for (; c < w; c++) dst[c] = pair(r0[c], r1 ? r1[c] : 0.0f);
+}
+
+/* A panel: rows [i0, i0+MR) x k [k0, k0+kc) -> dwords [kp][MR], zero padded */
+static void pack_a(const float *a, int64_t lda, int ta, int64_t m, int64_t i0, int64_t k0, int64_t kc, uint32_t *dst) {
+    int64_t kp_n = (kc + 1) / 2;
+    int rows = (int)(m - i0 < MR ? m - i0 : MR);
+    if (rows < MR) memset(dst, 0, (size_t)kp_n * MR * 4);
+    if (!ta) {
+        for (int r = 0; r < rows; r++) pairs_along(a + (i0 + r) * lda + k0, kc, dst + r, MR);
+    } else {
+        uint32_t tmp[MR];
+        for (int64_t kp = 0; kp < kp_n; kp++) {
+            const float *r0 = a + (k0 + 2 * kp) * lda + i0, *r1 = 2 * kp + 1 < kc ? r0 + lda : NULL;
+            if (rows == MR) { pairs_across(r0, r1, MR, tmp); memcpy(dst + kp * MR, tmp, sizeof tmp); }
+            else for (int r = 0; r < rows; r++) dst[kp * MR + r] = pair(r0[r], r1 ? r1[r] : 0.0f);
+        }
+    }
+}
+
+/* B panel: cols [j0, j0+NR) x k [k0, k0+kc) -> dwords [kp][NR]; B(k, j) = op(B) */
+static void pack_b(const float *b, int64_t ldb, int tb, int64_t n, int64_t j0, int64_t k0, int64_t kc, uint32_t *dst) {
+    int64_t kp_n = (kc + 1) / 2;
+    int cols = (int)(n - j0 < NR ? n - j0 : NR);
+    if (cols < NR) memset(dst, 0, (size_t)kp_n * NR * 4);
+    if (tb) {
+        for (int c = 0; c < cols; c++) pairs_along(b + (j0 + c) * ldb + k0, kc, dst + c, NR);
+    } else {
+        for (int64_t kp = 0; kp < kp_n; kp++) {
+            const float *r0 = b + (k0 + 2 * kp) * ldb + j0, *r1 = 2 * kp + 1 < kc ? r0 + ldb : NULL;
+            pairs_across(r0, r1, cols, dst + kp * NR);
+        }
+    }
+}
+
+__attribute__((target("avx512f,avx512bf16,avx512vl")))
+static void micro(int64_t kp_n, const uint32_t *ap, const uint32_t *bp, float alpha, float *c, int64_t ldc, int mv, int nv) {
+    __m512 acc[MR][2];
+    for (int r = 0; r < MR; r++) { acc[r][0] = _mm512_setzero_ps(); acc[r][1] = _mm512_setzero_ps(); }
+    for (int64_t kp = 0; kp < kp_n; kp++) {
+        __m512bh b0 = (__m512bh)_mm512_loadu_si512(bp + kp * NR);
+        __m512bh b1 = (__m512bh)_mm512_loadu_si512(bp + kp * NR + 16);
+        const int32_t *a = (const int32_t *)(ap + kp * MR);
+#pragma unroll
+        for (int r = 0; r < MR; r++) {
+            __m512bh av = (__m512bh)_mm512_set1_epi32(a[r]);
+            acc[r][0] = _mm512_dpbf16_ps(acc[r][0], av, b0);
+            acc[r][1] = _mm512_dpbf16_ps(acc[r][1], av, b1);
+        }
+    }
+    __m512 al = _mm512_set1_ps(alpha);
+    __mmask16 m0 = nv >= 16 ? 0xFFFF : (__mmask16)((1u << nv) - 1);
+    __mmask16 m1 = nv >= 32 ? 0xFFFF : (nv <= 16 ? 0 : (__mmask16)((1u << (nv - 16)) - 1));
+    for (int r = 0; r < mv; r++) {
+        float *cr = c + r * ldc;
+        _mm512_mask_storeu_ps(cr, m0, _mm512_fmadd_ps(al, acc[r][0], _mm512_maskz_loadu_ps(m0, cr)));
+        if (m1) _mm512_mask_storeu_ps(cr + 16, m1, _mm512_fmadd_ps(al, acc[r][1], _mm512_maskz_loadu_ps(m1, cr + 16)));
+    }
+}
+
+#endif
+
+int matrix_kernels_have_bf16(void) {
+#if defined(__x86_64__)
+    static int have = -1;
+    int h = __atomic_load_n(&have, __ATOMIC_RELAXED);
+    if (h < 0) {
+        __builtin_cpu_init();
+        h = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl")
+            && __builtin_cpu_supports("avx512bf16");
+        __atomic_store_n(&have, h, __ATOMIC_RELAXED);
+    }
+    return h;
+#else
+    return 0;
+#endif
+}
+
+static void *buffer(size_t bytes) { return aligned_alloc(64, (bytes + 63) / 64 * 64); }
+
+int bf16_gemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
+              const float *b, int64_t ldb, float beta, float *c, int64_t ldc, int64_t n0, int64_t n1) {
+    if (!matrix_kernels_have_bf16()) return -1;
+#if defined(__x86_64__)
+    if (n1 > n) n1 = n;
+    if (m <= 0 || n0 >= n1) return 0;
+    if (beta != 1)
+        for (int64_t i = 0; i < m; i++)
+            for (int64_t j = n0; j < n1; j++) c[i * ldc + j] = beta == 0 ? 0 : beta * c[i * ldc + j];
+    if (k <= 0) return 0;
+    int64_t mpanels = (m + MR - 1) / MR;
+    uint32_t *ap = buffer((size_t)mpanels * MR * (KC / 2 + 1) * 4);
+    uint32_t *bp = buffer((size_t)NR * (KC / 2 + 1) * 4);
+    if (!ap || !bp) { free(ap); free(bp); return -2; }
+    for (int64_t k0 = 0; k0 < k; k0 += KC) {
+        int64_t kc = k - k0 < KC ? k - k0 : KC, kp_n = (kc + 1) / 2;
+        for (int64_t p = 0; p < mpanels; p++) pack_a(a, lda, ta, m, p * MR, k0, kc, ap + p * MR * kp_n);
+        for (int64_t j0 = n0; j0 < n1; j0 += NR) {
+            int nv = (int)(n1 - j0 < NR ? n1 - j0 : NR);
+            pack_b(b, ldb, tb, n1, j0, k0, kc, bp);
+            for (int64_t p = 0; p < mpanels; p++) {
+                int mv = (int)(m - p * MR < MR ? m - p * MR : MR);
+                micro(kp_n, ap + p * MR * kp_n, bp, alpha, c + p * MR * ldc + j0, ldc, mv, nv);
+            }
+        }
+    }
+    free(ap); free(bp);
+    return 0;
+#else
+    (void)ta; (void)tb; (void)m; (void)n; (void)k; (void)alpha; (void)a; (void)lda; (void)b; (void)ldb; (void)beta;
+    (void)c; (void)ldc; (void)n0; (void)n1;
+    return -1;
+#endif
+}
+
+/* ---- B packed once (a frozen weight): every panel of every k block, in the kernel's layout. ---- */
+
+static int64_t panel_count(int64_t n) { return (n + NR - 1) / NR; }
+
+int64_t bf16_packed_size(int64_t n, int64_t k) {
+    int64_t blocks = (k + KC - 1) / KC;
+    return blocks * panel_count(n) * (KC / 2) * NR * 4;
+}
+
+static uint32_t *packed_panel(void *packed, int64_t n, int64_t k0, int64_t kc, int64_t p) {
+    return (uint32_t *)packed + (k0 / KC) * panel_count(n) * (KC / 2) * NR + p * ((kc + 1) / 2) * NR;
+}
+
+int bf16_pack(int tb, int64_t n, int64_t k, const float *b, int64_t ldb, void *packed) {
+    if (!matrix_kernels_have_bf16()) return -1;
+#if defined(__x86_64__)
+    for (int64_t k0 = 0; k0 < k; k0 += KC) {
+        int64_t kc = k - k0 < KC ? k - k0 : KC;
+        for (int64_t p = 0; p < panel_count(n); p++) pack_b(b, ldb, tb, n, p * NR, k0, kc, packed_panel(packed, n, k0, kc, p));
+    }
+    return 0;
+#else
+    (void)tb; (void)n; (void)k; (void)b; (void)ldb; (void)packed;
+    return -1;
+#endif
+}
+
+int bf16_gemm_packed(int ta, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
+                     const void *packed_b, float beta, float *c, int64_t ldc, int64_t n0, int64_t n1) {
+    if (!matrix_kernels_have_bf16()) return -1;
+#if defined(__x86_64__)
+    if (n1 > n) n1 = n;
+    if (m <= 0 || n0 >= n1) return 0;
+    if (n0 % NR != 0) return -3;
+    if (beta != 1)
+        for (int64_t i = 0; i < m; i++)
+            for (int64_t j = n0; j < n1; j++) c[i * ldc + j] = beta == 0 ? 0 : beta * c[i * ldc + j];
+    if (k <= 0) return 0;
+    int64_t mpanels = (m + MR - 1) / MR;
+    uint32_t *ap = buffer((size_t)mpanels * MR * (KC / 2 + 1) * 4);
+    if (!ap) return -2;
+    for (int64_t k0 = 0; k0 < k; k0 += KC) {
+        int64_t kc = k - k0 < KC ? k - k0 : KC, kp_n = (kc + 1) / 2;
+        for (int64_t p = 0; p < mpanels; p++) pack_a(a, lda, ta, m, p * MR, k0, kc, ap + p * MR * kp_n);
+        for (int64_t j0 = n0; j0 < n1; j0 += NR) {
+            int nv = (int)(n1 - j0 < NR ? n1 - j0 : NR);
+            const uint32_t *bp = packed_panel((void *)packed_b, n, k0, kc, j0 / NR);
+            for (int64_t p = 0; p < mpanels; p++) {
+                int mv = (int)(m - p * MR < MR ? m - p * MR : MR);
+                micro(kp_n, ap + p * MR * kp_n, bp, alpha, c + p * MR * ldc + j0, ldc, mv, nv);
+            }
+        }
+    }
+    free(ap);
+    return 0;
+#else
+    (void)ta; (void)m; (void)n; (void)k; (void)alpha; (void)a; (void)lda; (void)packed_b; (void)beta; (void)c; (void)ldc;
+    (void)n0; (void)n1;
+    return -1;
+#endif
+}

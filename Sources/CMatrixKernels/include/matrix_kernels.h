@@ -1,0 +1,30 @@
+#ifndef MATRIX_KERNELS_H
+#define MATRIX_KERNELS_H
+#include <stdint.h>
+
+/// 1 when the processor has AVX512-BF16 (with AVX-512 F, BW and VL), which bf16_gemm needs.
+int matrix_kernels_have_bf16(void);
+
+/// C[m x n] = alpha * op(A) * op(B) + beta * C for the columns [n_begin, n_end) of C only
+/// (row-major storage; op(X) is X, or its transpose when the flag is set: A is m x k, or
+/// stored k x m when trans_a; B is k x n, or stored n x k when trans_b). A and B are rounded to
+/// bfloat16 (nearest even) and the products summed in float32. Column ranges of one product
+/// may run on different threads. Returns 0; -1 (nothing written) without AVX512-BF16; -2 when
+/// the packing buffers cannot be allocated.
+int bf16_gemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
+              const float *b, int64_t ldb, float beta, float *c, int64_t ldc, int64_t n_begin, int64_t n_end);
+
+/// Bytes of B (n x k after op) packed for bf16_gemm_packed.
+int64_t bf16_packed_size(int64_t n, int64_t k);
+
+/// Packs op(B) (k x n; B stored n x k when trans_b) once, rounded to bfloat16, into `packed`
+/// (bf16_packed_size bytes, 64-byte aligned). Returns 0, or -1 without AVX512-BF16.
+int bf16_pack(int trans_b, int64_t n, int64_t k, const float *b, int64_t ldb, void *packed);
+
+/// bf16_gemm with B packed by bf16_pack; n_begin must be a multiple of 32. Returns 0, -1
+/// without AVX512-BF16, -2 when A's packing buffer cannot be allocated, -3 for a misaligned
+/// n_begin.
+int bf16_gemm_packed(int trans_a, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
+                     const void *packed_b, float beta, float *c, int64_t ldc, int64_t n_begin, int64_t n_end);
+
+#endif
