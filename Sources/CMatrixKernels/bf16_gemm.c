@@ -133,7 +133,19 @@ int matrix_kernels_have_bf16(void) {
 #endif
 }
 
-static void *buffer(size_t bytes) { return aligned_alloc(64, (bytes + 63) / 64 * 64); }
+/* Packing buffers live per thread and only grow: a fresh allocation of this size per product
+ * would be mapped and unmapped by malloc each time, and its pages faulted in again. */
+static void *thread_buffer(int which, size_t bytes) {
+    static __thread void *buffers[2];
+    static __thread size_t sizes[2];
+    if (sizes[which] < bytes) {
+        free(buffers[which]);
+        size_t rounded = (bytes + 63) / 64 * 64;
+        buffers[which] = aligned_alloc(64, rounded);
+        sizes[which] = buffers[which] ? rounded : 0;
+    }
+    return buffers[which];
+}
 
 int bf16_gemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
               const float *b, int64_t ldb, float beta, float *c, int64_t ldc, int64_t n0, int64_t n1) {
@@ -146,9 +158,9 @@ int bf16_gemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, cons
             for (int64_t j = n0; j < n1; j++) c[i * ldc + j] = beta == 0 ? 0 : beta * c[i * ldc + j];
     if (k <= 0) return 0;
     int64_t mpanels = (m + MR - 1) / MR;
-    uint32_t *ap = buffer((size_t)mpanels * MR * (KC / 2 + 1) * 4);
-    uint32_t *bp = buffer((size_t)NR * (KC / 2 + 1) * 4);
-    if (!ap || !bp) { free(ap); free(bp); return -2; }
+    uint32_t *ap = thread_buffer(0, (size_t)mpanels * MR * (KC / 2 + 1) * 4);
+    uint32_t *bp = thread_buffer(1, (size_t)NR * (KC / 2 + 1) * 4);
+    if (!ap || !bp) return -2;
     for (int64_t k0 = 0; k0 < k; k0 += KC) {
         int64_t kc = k - k0 < KC ? k - k0 : KC, kp_n = (kc + 1) / 2;
         for (int64_t p = 0; p < mpanels; p++) pack_a(a, lda, ta, m, p * MR, k0, kc, ap + p * MR * kp_n);
@@ -161,7 +173,6 @@ int bf16_gemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, cons
             }
         }
     }
-    free(ap); free(bp);
     return 0;
 #else
     (void)ta; (void)tb; (void)m; (void)n; (void)k; (void)alpha; (void)a; (void)lda; (void)b; (void)ldb; (void)beta;
@@ -209,7 +220,7 @@ int bf16_gemm_packed(int ta, int64_t m, int64_t n, int64_t k, float alpha, const
             for (int64_t j = n0; j < n1; j++) c[i * ldc + j] = beta == 0 ? 0 : beta * c[i * ldc + j];
     if (k <= 0) return 0;
     int64_t mpanels = (m + MR - 1) / MR;
-    uint32_t *ap = buffer((size_t)mpanels * MR * (KC / 2 + 1) * 4);
+    uint32_t *ap = thread_buffer(0, (size_t)mpanels * MR * (KC / 2 + 1) * 4);
     if (!ap) return -2;
     for (int64_t k0 = 0; k0 < k; k0 += KC) {
         int64_t kc = k - k0 < KC ? k - k0 : KC, kp_n = (kc + 1) / 2;
@@ -223,7 +234,6 @@ int bf16_gemm_packed(int ta, int64_t m, int64_t n, int64_t k, float alpha, const
             }
         }
     }
-    free(ap);
     return 0;
 #else
     (void)ta; (void)m; (void)n; (void)k; (void)alpha; (void)a; (void)lda; (void)packed_b; (void)beta; (void)c; (void)ldc;
