@@ -31,6 +31,8 @@ public final class PackedConv1d: ParameterizedLayer {
     public let bias: Parameter
     /// Skip the input gradient (the first layer of a network).
     public var computeInputGradient = true
+    /// The arithmetic of the three products (forward, weight gradient, input gradient).
+    public var precision = ProductPrecision.float32
 
     private var input: Tensor?
     private var inputShape = PackedShape(channels: 0, batch: 0, time: 0)
@@ -116,7 +118,7 @@ public final class PackedConv1d: ParameterizedLayer {
         Threads.parallelFor(outChannels, minPerThread: Swift.max(1, 16384 / Swift.max(1, n))) { range in
             for co in range { (yd + co * n).update(repeating: bs[co], count: n) }
         }
-        BLAS.gemm(m: outChannels, n: n, k: ck, a: weight.value.data, lda: ck, b: cols, ldb: n, beta: 1, c: y.data, ldc: n)
+        BLAS.gemm(precision: precision, m: outChannels, n: n, k: ck, a: weight.value.data, lda: ck, b: cols, ldb: n, beta: 1, c: y.data, ldc: n)
         return y
     }
 
@@ -130,7 +132,7 @@ public final class PackedConv1d: ParameterizedLayer {
         let dy = gradOutput.data
         let cols: UnsafePointer<Float> = isPointwise ? UnsafePointer(x.data) : UnsafePointer(columnsBuffer!.data)
         if let gw = weight.grad {
-            BLAS.gemm(transB: true, m: outChannels, n: ck, k: n, a: dy, lda: n, b: cols, ldb: n, beta: 1, c: gw.data, ldc: ck)
+            BLAS.gemm(precision: precision, transB: true, m: outChannels, n: ck, k: n, a: dy, lda: n, b: cols, ldb: n, beta: 1, c: gw.data, ldc: ck)
         }
         if let gb = bias.grad {
             let g = gb.data
@@ -146,12 +148,12 @@ public final class PackedConv1d: ParameterizedLayer {
         guard computeInputGradient else { return nil }
         let dx = Tensor.reuse(gradInput, shape: [inChannels, s.columns]); gradInput = dx
         if isPointwise {
-            BLAS.gemm(transA: true, m: ck, n: n, k: outChannels, a: weight.value.data, lda: ck, b: dy, ldb: n,
+            BLAS.gemm(precision: precision, transA: true, m: ck, n: n, k: outChannels, a: weight.value.data, lda: ck, b: dy, ldb: n,
                       beta: 0, c: dx.data, ldc: n)
             return dx
         }
         let dcols = scratch.tensor(count: ck * n)
-        BLAS.gemm(transA: true, m: ck, n: n, k: outChannels, a: weight.value.data, lda: ck, b: dy, ldb: n,
+        BLAS.gemm(precision: precision, transA: true, m: ck, n: n, k: outChannels, a: weight.value.data, lda: ck, b: dy, ldb: n,
                   beta: 0, c: dcols, ldc: n)
         fold(dcols, s, outTime: outTime, into: dx.data)
         return dx

@@ -1,5 +1,6 @@
 import BiomechCore
 import Foundation
+import NumericsEngine
 
 /// Every size and training setting of the `vqvae` tokenizer, as a recipe gives them
 /// (snake_case keys) and as `config.json` stores them.
@@ -39,6 +40,9 @@ public struct VQVAEConfiguration: Codable, Sendable, Equatable {
     public var checkpointEvery = 500
     public var seed: UInt64 = 1
     public var threads = 2
+    /// The convolutions' products: float32, or bfloat16 (mixed precision, faster where the
+    /// processor has AVX512-BF16).
+    public var precision = ProductPrecision.float32
 
     public init() {}
 
@@ -47,7 +51,7 @@ public struct VQVAEConfiguration: Codable, Sendable, Equatable {
         case dilationGrowth = "dilation_growth", downsampling, window, batchSize = "batch_size", steps
         case learningRate = "learning_rate", warmupSteps = "warmup_steps", lrSchedule = "lr_schedule"
         case commitment, emaDecay = "ema_decay", resetThreshold = "reset_threshold", velocityLoss = "velocity_loss"
-        case checkpointEvery = "checkpoint_every", seed, threads
+        case checkpointEvery = "checkpoint_every", seed, threads, precision
     }
 
     public init(from decoder: Decoder) throws {
@@ -72,6 +76,7 @@ public struct VQVAEConfiguration: Codable, Sendable, Equatable {
         checkpointEvery = try c.decodeIfPresent(Int.self, forKey: .checkpointEvery) ?? d.checkpointEvery
         seed = try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? d.seed
         threads = try c.decodeIfPresent(Int.self, forKey: .threads) ?? d.threads
+        precision = try c.decodeIfPresent(ProductPrecision.self, forKey: .precision) ?? d.precision
     }
 
     /// The recipe parameters, with defaults.
@@ -98,6 +103,8 @@ public struct VQVAEConfiguration: Codable, Sendable, Equatable {
             ParameterSpec("checkpoint_every", "int", default: "\(d.checkpointEvery)", "steps between checkpoints"),
             ParameterSpec("seed", "int", default: "\(d.seed)", "seed of initialisation, windows and code resets"),
             ParameterSpec("threads", "int", default: "\(d.threads)", "threads for BLAS and kernels"),
+            ParameterSpec("precision", "float32|bfloat16", default: d.precision.rawValue,
+                          "arithmetic of the convolutions' products; bfloat16 = mixed-precision training (docs/tokenizer.md)"),
         ]
     }()
 
@@ -126,6 +133,8 @@ public struct VQVAEConfiguration: Codable, Sendable, Equatable {
         checkpointEvery = try p.positiveInt("checkpoint_every", default: d.checkpointEvery)
         seed = try p.seed(default: d.seed)
         threads = try p.positiveInt("threads", default: d.threads)
+        precision = ProductPrecision(rawValue: try p.choice("precision", from: ProductPrecision.allCases.map(\.rawValue),
+                                                            default: d.precision.rawValue))!
         do { try validate(path: p.path) } catch let e as InputError {
             let key = e.field.map { String($0.split(separator: ".").last ?? "") } ?? ""
             throw p.error(key, e.message)

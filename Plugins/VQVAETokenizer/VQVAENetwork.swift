@@ -61,6 +61,7 @@ final class ResidualBlock {
     }
 
     var parameters: [Parameter] { conv1.parameters + conv2.parameters }
+    var convolutions: [PackedConv1d] { [conv1, conv2] }
 
     func forward(_ x: Tensor, _ s: PackedShape) -> Tensor {
         let h = conv2.forward(relu2.forward(conv1.forward(relu1.forward(x), s)), s)
@@ -104,6 +105,9 @@ final class VQVAEEncoder {
 
     var parameters: [Parameter] {
         convIn.parameters + zip(down, res).flatMap { d, r in d.parameters + r.flatMap(\.parameters) } + convOut.parameters
+    }
+    var convolutions: [PackedConv1d] {
+        [convIn] + zip(down, res).flatMap { d, r in [d] + r.flatMap(\.convolutions) } + [convOut]
     }
 
     func forward(_ x: Tensor, _ s: PackedShape) -> Tensor {
@@ -161,6 +165,9 @@ final class VQVAEDecoder {
         convIn.parameters + zip(res, up).flatMap { r, u in r.flatMap(\.parameters) + u.parameters }
             + convMid.parameters + convOut.parameters
     }
+    var convolutions: [PackedConv1d] {
+        [convIn] + zip(res, up).flatMap { r, u in r.flatMap(\.convolutions) + [u] } + [convMid, convOut]
+    }
 
     func forward(_ z: Tensor, _ s: PackedShape) -> Tensor {
         var h = reluIn.forward(convIn.forward(z, s))
@@ -204,6 +211,12 @@ public final class VQVAENetwork {
         decoder = VQVAEDecoder(architecture, scratch: scratch, rng: &r)
         quantizer = EMAQuantizer(codebookSize: architecture.codebookSize, dimension: architecture.codebookDim)
         store = ParameterStore(encoder.parameters + decoder.parameters)
+    }
+
+    /// The arithmetic of every convolution's products (``ProductPrecision``): `bfloat16` is
+    /// mixed-precision training — float32 weights, activations and optimizer, bfloat16 products.
+    public var precision: ProductPrecision = .float32 {
+        didSet { for c in encoder.convolutions + decoder.convolutions { c.precision = precision } }
     }
 
     /// The tensors of a saved model: parameters plus the quantizer's buffers.

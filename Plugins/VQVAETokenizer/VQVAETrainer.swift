@@ -38,6 +38,7 @@ public final class VQVAETrainer {
         var root = SeededRandom(seed: configuration.seed)
         network = VQVAENetwork(configuration.architecture(inputChannels: inputChannels), rng: &root)
         network.quantizer.deadCodeThreshold = Float(configuration.effectiveResetThreshold)
+        network.precision = configuration.precision
         windowRandom = root.derived("vqvae.windows")
         resetRandom = root.derived("vqvae.resets")
         optimizer = AdamW(learningRate: Float(configuration.learningRate), beta1: 0.9, beta2: 0.99, epsilon: 1e-8, weightDecay: 0)

@@ -225,4 +225,34 @@ struct TokenizerTests {
             #expect(ReferenceTests.relativeError(conv.bias.grad!.scalars, ref.bias!.grad!.scalars) < 1e-5)
         }
     }
+
+    @Test("bfloat16 products keep a convolution's output and gradients within bfloat16 rounding of float32")
+    func bfloat16Convolution() throws {
+        guard BLAS.hasBFloat16Products else { print("SKIP bfloat16 convolution: this processor has no AVX512-BF16"); return }
+        var rng = SeededRandom(seed: 8)
+        let conv = PackedConv1d(name: "c", inChannels: 48, outChannels: 40, kernelSize: 3, dilation: 3, padding: 3,
+                                scratch: PackedScratch(), rng: &rng)
+        let s = PackedShape(channels: 48, batch: 3, time: 40)
+        let x = Tensor.randomNormal(shape: [48, s.columns], std: 1, using: &rng)
+        let dy = Tensor.randomNormal(shape: [40, s.columns], std: 1, using: &rng)
+        func pass() -> (y: [Float], dx: [Float], dw: [Float]) {
+            conv.weight.zeroGrad(); conv.bias.zeroGrad()
+            let y = conv.forward(x, s).scalars
+            let dx = conv.backward(dy)!.scalars
+            return (y, dx, conv.weight.grad!.scalars)
+        }
+        let full = pass()
+        conv.precision = .bfloat16
+        let mixed = pass()
+        for (name, a, b) in [("output", mixed.y, full.y), ("input gradient", mixed.dx, full.dx), ("weight gradient", mixed.dw, full.dw)] {
+            let e = ReferenceTests.relativeError(a, b)
+            #expect(e < 1.0 / 64 && e > 0, "\(name): relative error \(e)")
+        }
+        var c = VQVAEConfiguration()
+        c.precision = .bfloat16
+        let decoded = try JSONDecoder().decode(VQVAEConfiguration.self, from: JSONEncoder().encode(c))
+        #expect(decoded.precision == .bfloat16)
+        #expect(try VQVAEConfiguration(PluginParameters(["precision": "bfloat16"])).precision == .bfloat16)
+        #expect(throws: InputError.self) { _ = try VQVAEConfiguration(PluginParameters(["precision": "float16"])) }
+    }
 }

@@ -29,6 +29,8 @@ def main():
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--autocast-bf16", action="store_true",
+                   help="forward and losses under torch.autocast(bfloat16): mixed-precision training")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
@@ -40,8 +42,9 @@ def main():
 
     def step():
         reset_rows = torch.randint(0, rows, (a.codebook_size,))
-        z, zq, idx, commit, perplexity, recon = model(x, reset_rows)
-        rec, vel, total = losses(recon, x, commit, 0.02, 0.0)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.autocast_bf16):
+            z, zq, idx, commit, perplexity, recon = model(x, reset_rows)
+            rec, vel, total = losses(recon, x, commit, 0.02, 0.0)
         opt.zero_grad(set_to_none=False)
         total.backward()
         opt.step()

@@ -23,6 +23,8 @@ extension BenchCommand {
         @Option(help: "Timed steps.") var steps = 10
         @Option(help: "Untimed warm-up steps.") var warmup = 2
         @Option(help: "Threads for BLAS, kernels and torch.") var threads = 2
+        @Option(help: "Product arithmetic: float32, or bfloat16 (mixed precision; the peer then also runs with bfloat16 autocast).")
+        var precision = "float32"
 
         func run() throws {
             try reportingErrors {
@@ -30,34 +32,49 @@ extension BenchCommand {
                 c.batchSize = batch; c.window = window; c.width = width; c.codebookSize = codebookSize
                 c.codebookDim = codebookDim; c.depth = depth; c.downsampling = downsampling; c.threads = threads
                 c.steps = steps + warmup; c.warmupSteps = 0
+                guard let p = ProductPrecision(rawValue: precision) else {
+                    throw InputError(field: "--precision", "unknown precision '\(precision)'", allowed: ProductPrecision.allCases.map(\.rawValue))
+                }
+                c.precision = p
                 try c.validate(path: "bench")
                 print("vqvae training step: \(channels) channels, batch \(batch) × \(window) frames, width \(width), "
-                      + "codebook \(codebookSize) × \(codebookDim), depth \(depth), downsampling \(downsampling), \(threads) threads, OpenBLAS kernels \(BLASKernels.coreName)")
+                      + "codebook \(codebookSize) × \(codebookDim), depth \(depth), downsampling \(downsampling), \(threads) threads, OpenBLAS kernels \(BLASKernels.coreName), "
+                      + "products \(p.rawValue)\(p == .bfloat16 && !BLAS.hasBFloat16Products ? " (no AVX512-BF16 here: float32 used)" : "")")
                 let ours = VQVAEBenchmark.run(configuration: c, channels: channels, steps: steps, warmup: warmup)
                 print(String(format: "  biomechgpt  %9.0f frames/s  (%.3f s/step)", ours.framesPerSecond, ours.secondsPerStep))
                 guard let python else { print("  (no --python given: PyTorch peer not run)"); return }
-                let process = Process()
-                process.executableURL = URL(fileURLWithPath: python)
-                process.arguments = [peerScript, "--channels", "\(channels)", "--batch", "\(batch)", "--window", "\(window)",
-                                     "--width", "\(width)", "--codebook-size", "\(codebookSize)", "--codebook-dim", "\(codebookDim)",
-                                     "--depth", "\(depth)", "--downsampling", "\(downsampling)", "--steps", "\(steps)",
-                                     "--warmup", "\(warmup)", "--threads", "\(threads)"]
-                let pipe = Pipe()
-                process.standardOutput = pipe
-                do { try process.run() } catch {
-                    throw InputError(file: python, field: "--python", "cannot run the peer: \(error.localizedDescription)")
+                var peers = [("float32", [String]())]
+                if p == .bfloat16 { peers.append(("bfloat16 autocast", ["--autocast-bf16"])) }
+                for (label, extra) in peers {
+                    let (fps, sps, version) = try runPeer(python: python, extra: extra)
+                    print(String(format: "  PyTorch %@ %@  %9.0f frames/s  (%.3f s/step)", version, label, fps, sps))
+                    print(String(format: "  ratio (biomechgpt / PyTorch %@): %.2f×", label, ours.framesPerSecond / fps))
                 }
-                let output = pipe.fileHandleForReading.readDataToEndOfFile()
-                process.waitUntilExit()
-                guard process.terminationStatus == 0,
-                      let line = String(decoding: output, as: UTF8.self).split(separator: "\n").last,
-                      let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
-                      let fps = object["frames_per_s"] as? Double, let sps = object["seconds_per_step"] as? Double else {
-                    throw InputError(file: peerScript, "the PyTorch peer failed (exit \(process.terminationStatus))")
-                }
-                print(String(format: "  PyTorch %@  %9.0f frames/s  (%.3f s/step)", (object["torch"] as? String) ?? "?", fps, sps))
-                print(String(format: "  ratio (biomechgpt / PyTorch): %.2f×", ours.framesPerSecond / fps))
             }
+        }
+
+        /// Runs the PyTorch peer once; (frames/s, s/step, torch version).
+        func runPeer(python: String, extra: [String]) throws -> (Double, Double, String) {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: python)
+            process.arguments = [peerScript, "--channels", "\(channels)", "--batch", "\(batch)", "--window", "\(window)",
+                                 "--width", "\(width)", "--codebook-size", "\(codebookSize)", "--codebook-dim", "\(codebookDim)",
+                                 "--depth", "\(depth)", "--downsampling", "\(downsampling)", "--steps", "\(steps)",
+                                 "--warmup", "\(warmup)", "--threads", "\(threads)"] + extra
+            let pipe = Pipe()
+            process.standardOutput = pipe
+            do { try process.run() } catch {
+                throw InputError(file: python, field: "--python", "cannot run the peer: \(error.localizedDescription)")
+            }
+            let output = pipe.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            guard process.terminationStatus == 0,
+                  let line = String(decoding: output, as: UTF8.self).split(separator: "\n").last,
+                  let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                  let fps = object["frames_per_s"] as? Double, let sps = object["seconds_per_step"] as? Double else {
+                throw InputError(file: peerScript, "the PyTorch peer failed (exit \(process.terminationStatus))")
+            }
+            return (fps, sps, (object["torch"] as? String) ?? "?")
         }
     }
 }
