@@ -59,10 +59,39 @@ public enum EngineBenchmark {
         }
         lines.append(String(format: "Lowest engine/raw ratio: %.2f (target ≥ 0.9)", worstRatio))
         lines.append("")
+        lines.append(contentsOf: bfloat16Products(rng: &rng))
+        lines.append("")
         lines.append(contentsOf: gemmaLayer(rng: &rng))
         lines.append("")
         lines.append(contentsOf: crossEntropy(rng: &rng))
         return lines.joined(separator: "\n")
+    }
+
+    /// Forward products of a frozen layer in bfloat16 (weight packed once, and packed per
+    /// product) beside raw float32 `sgemm` on the same shapes.
+    private static func bfloat16Products(rng: inout SeededRandom) -> [String] {
+        guard BLAS.hasBFloat16Products else { return ["bfloat16 products: this processor has no AVX512-BF16 (float32 is used)"] }
+        var lines = ["bfloat16 products (y = x·Wᵀ, frozen W; operands rounded to bfloat16, float32 sums; best of repeated runs)",
+                     pad("shape", 22) + pad("raw sgemm", 14) + pad("packed W", 14) + pad("per product", 14) + "packed/raw"]
+        for (m, k, n) in [(256, 640, 2048), (256, 2048, 640), (150, 640, 1024)] {
+            let x = Tensor.randomNormal(shape: [m, k], std: 1, using: &rng)
+            let w = Tensor.randomNormal(shape: [n, k], std: 1, using: &rng)
+            let layer = Linear(weight: Parameter(name: "bench", value: w, isTrainable: false))
+            layer.productPrecision = .bfloat16
+            let y = Tensor(shape: [m, n])
+            let flops = 2.0 * Double(m * n * k)
+            let (raw, packed) = bestAlternating(20, {
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(n), Int32(k), 1, x.data, Int32(k),
+                            w.data, Int32(k), 0, y.data, Int32(n))
+            }, { _ = layer.forward(x) })
+            let perProduct = best(20) {
+                BLAS.gemm(precision: .bfloat16, transB: true, m: m, n: n, k: k, a: x.data, lda: k, b: w.data, ldb: k,
+                          beta: 0, c: y.data, ldc: n)
+            }
+            lines.append(pad("\(m)×\(k)→\(n)", 22) + pad(gflops(flops, raw), 14) + pad(gflops(flops, packed), 14)
+                         + pad(gflops(flops, perProduct), 14) + String(format: "%.2f", raw / packed))
+        }
+        return lines
     }
 
     private static func gemmaLayer(rng: inout SeededRandom) -> [String] {
