@@ -147,10 +147,19 @@ static void *thread_buffer(int which, size_t bytes) {
     return buffers[which];
 }
 
-int bf16_gemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
-              const float *b, int64_t ldb, float beta, float *c, int64_t ldc, int64_t n0, int64_t n1) {
-    if (!matrix_kernels_have_bf16()) return -1;
 #if defined(__x86_64__)
+/* Where B's panels come from: packed now from float32 (scratch), or from a bf16_pack buffer. */
+typedef struct { const float *b; int64_t ldb; int tb; const void *packed; } b_source;
+
+static int64_t panel_count(int64_t n) { return (n + NR - 1) / NR; }
+
+static uint32_t *packed_panel(const void *packed, int64_t n, int64_t k0, int64_t kc, int64_t p) {
+    return (uint32_t *)packed + (k0 / KC) * panel_count(n) * (KC / 2) * NR + p * ((kc + 1) / 2) * NR;
+}
+
+/* The product for the columns [n0, n1): A packed per k block, B panel by panel. */
+static int product(int ta, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda, b_source src,
+                   float beta, float *c, int64_t ldc, int64_t n0, int64_t n1) {
     if (n1 > n) n1 = n;
     if (m <= 0 || n0 >= n1) return 0;
     if (beta != 1)
@@ -159,14 +168,16 @@ int bf16_gemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, cons
     if (k <= 0) return 0;
     int64_t mpanels = (m + MR - 1) / MR;
     uint32_t *ap = thread_buffer(0, (size_t)mpanels * MR * (KC / 2 + 1) * 4);
-    uint32_t *bp = thread_buffer(1, (size_t)NR * (KC / 2 + 1) * 4);
-    if (!ap || !bp) return -2;
+    uint32_t *scratch = src.packed ? NULL : thread_buffer(1, (size_t)NR * (KC / 2 + 1) * 4);
+    if (!ap || (!src.packed && !scratch)) return -2;
     for (int64_t k0 = 0; k0 < k; k0 += KC) {
         int64_t kc = k - k0 < KC ? k - k0 : KC, kp_n = (kc + 1) / 2;
         for (int64_t p = 0; p < mpanels; p++) pack_a(a, lda, ta, m, p * MR, k0, kc, ap + p * MR * kp_n);
         for (int64_t j0 = n0; j0 < n1; j0 += NR) {
             int nv = (int)(n1 - j0 < NR ? n1 - j0 : NR);
-            pack_b(b, ldb, tb, n1, j0, k0, kc, bp);
+            const uint32_t *bp;
+            if (src.packed) bp = packed_panel(src.packed, n, k0, kc, j0 / NR);
+            else { pack_b(src.b, src.ldb, src.tb, n1, j0, k0, kc, scratch); bp = scratch; }
             for (int64_t p = 0; p < mpanels; p++) {
                 int mv = (int)(m - p * MR < MR ? m - p * MR : MR);
                 micro(kp_n, ap + p * MR * kp_n, bp, alpha, c + p * MR * ldc + j0, ldc, mv, nv);
@@ -174,6 +185,15 @@ int bf16_gemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, cons
         }
     }
     return 0;
+}
+#endif
+
+int bf16_gemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
+              const float *b, int64_t ldb, float beta, float *c, int64_t ldc, int64_t n0, int64_t n1) {
+    if (!matrix_kernels_have_bf16()) return -1;
+#if defined(__x86_64__)
+    b_source src = { b, ldb, tb, NULL };
+    return product(ta, m, n, k, alpha, a, lda, src, beta, c, ldc, n0, n1);
 #else
     (void)ta; (void)tb; (void)m; (void)n; (void)k; (void)alpha; (void)a; (void)lda; (void)b; (void)ldb; (void)beta;
     (void)c; (void)ldc; (void)n0; (void)n1;
@@ -183,15 +203,9 @@ int bf16_gemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, cons
 
 /* ---- B packed once (a frozen weight): every panel of every k block, in the kernel's layout. ---- */
 
-static int64_t panel_count(int64_t n) { return (n + NR - 1) / NR; }
-
 int64_t bf16_packed_size(int64_t n, int64_t k) {
     int64_t blocks = (k + KC - 1) / KC;
-    return blocks * panel_count(n) * (KC / 2) * NR * 4;
-}
-
-static uint32_t *packed_panel(void *packed, int64_t n, int64_t k0, int64_t kc, int64_t p) {
-    return (uint32_t *)packed + (k0 / KC) * panel_count(n) * (KC / 2) * NR + p * ((kc + 1) / 2) * NR;
+    return blocks * ((n + NR - 1) / NR) * (KC / 2) * NR * 4;
 }
 
 int bf16_pack(int tb, int64_t n, int64_t k, const float *b, int64_t ldb, void *packed) {
@@ -212,29 +226,9 @@ int bf16_gemm_packed(int ta, int64_t m, int64_t n, int64_t k, float alpha, const
                      const void *packed_b, float beta, float *c, int64_t ldc, int64_t n0, int64_t n1) {
     if (!matrix_kernels_have_bf16()) return -1;
 #if defined(__x86_64__)
-    if (n1 > n) n1 = n;
-    if (m <= 0 || n0 >= n1) return 0;
     if (n0 % NR != 0) return -3;
-    if (beta != 1)
-        for (int64_t i = 0; i < m; i++)
-            for (int64_t j = n0; j < n1; j++) c[i * ldc + j] = beta == 0 ? 0 : beta * c[i * ldc + j];
-    if (k <= 0) return 0;
-    int64_t mpanels = (m + MR - 1) / MR;
-    uint32_t *ap = thread_buffer(0, (size_t)mpanels * MR * (KC / 2 + 1) * 4);
-    if (!ap) return -2;
-    for (int64_t k0 = 0; k0 < k; k0 += KC) {
-        int64_t kc = k - k0 < KC ? k - k0 : KC, kp_n = (kc + 1) / 2;
-        for (int64_t p = 0; p < mpanels; p++) pack_a(a, lda, ta, m, p * MR, k0, kc, ap + p * MR * kp_n);
-        for (int64_t j0 = n0; j0 < n1; j0 += NR) {
-            int nv = (int)(n1 - j0 < NR ? n1 - j0 : NR);
-            const uint32_t *bp = packed_panel((void *)packed_b, n, k0, kc, j0 / NR);
-            for (int64_t p = 0; p < mpanels; p++) {
-                int mv = (int)(m - p * MR < MR ? m - p * MR : MR);
-                micro(kp_n, ap + p * MR * kp_n, bp, alpha, c + p * MR * ldc + j0, ldc, mv, nv);
-            }
-        }
-    }
-    return 0;
+    b_source src = { NULL, 0, 0, packed_b };
+    return product(ta, m, n, k, alpha, a, lda, src, beta, c, ldc, n0, n1);
 #else
     (void)ta; (void)m; (void)n; (void)k; (void)alpha; (void)a; (void)lda; (void)packed_b; (void)beta; (void)c; (void)ldc;
     (void)n0; (void)n1;
