@@ -91,7 +91,9 @@ static void pack_b(const float *b, int64_t ldb, int tb, int64_t n, int64_t j0, i
 }
 
 __attribute__((target("avx512f,avx512bf16,avx512vl")))
-static void micro(int64_t kp_n, const uint32_t *ap, const uint32_t *bp, float alpha, float *c, int64_t ldc, int mv, int nv) {
+/* C tile = alpha * (A panel * B panel) + beta * C tile (beta 0: C is not read). */
+static void micro(int64_t kp_n, const uint32_t *ap, const uint32_t *bp, float alpha, float beta, float *c, int64_t ldc,
+                  int mv, int nv) {
     __m512 acc[MR][2];
     for (int r = 0; r < MR; r++) { acc[r][0] = _mm512_setzero_ps(); acc[r][1] = _mm512_setzero_ps(); }
     for (int64_t kp = 0; kp < kp_n; kp++) {
@@ -108,10 +110,23 @@ static void micro(int64_t kp_n, const uint32_t *ap, const uint32_t *bp, float al
     __m512 al = _mm512_set1_ps(alpha);
     __mmask16 m0 = nv >= 16 ? 0xFFFF : (__mmask16)((1u << nv) - 1);
     __mmask16 m1 = nv >= 32 ? 0xFFFF : (nv <= 16 ? 0 : (__mmask16)((1u << (nv - 16)) - 1));
+    if (beta == 0) {
+        for (int r = 0; r < mv; r++) {
+            float *cr = c + r * ldc;
+            _mm512_mask_storeu_ps(cr, m0, _mm512_mul_ps(al, acc[r][0]));
+            if (m1) _mm512_mask_storeu_ps(cr + 16, m1, _mm512_mul_ps(al, acc[r][1]));
+        }
+        return;
+    }
+    __m512 be = _mm512_set1_ps(beta);
     for (int r = 0; r < mv; r++) {
         float *cr = c + r * ldc;
-        _mm512_mask_storeu_ps(cr, m0, _mm512_fmadd_ps(al, acc[r][0], _mm512_maskz_loadu_ps(m0, cr)));
-        if (m1) _mm512_mask_storeu_ps(cr + 16, m1, _mm512_fmadd_ps(al, acc[r][1], _mm512_maskz_loadu_ps(m1, cr + 16)));
+        __m512 c0 = _mm512_mul_ps(be, _mm512_maskz_loadu_ps(m0, cr));
+        _mm512_mask_storeu_ps(cr, m0, _mm512_fmadd_ps(al, acc[r][0], c0));
+        if (m1) {
+            __m512 c1 = _mm512_mul_ps(be, _mm512_maskz_loadu_ps(m1, cr + 16));
+            _mm512_mask_storeu_ps(cr + 16, m1, _mm512_fmadd_ps(al, acc[r][1], c1));
+        }
     }
 }
 
@@ -136,8 +151,8 @@ int matrix_kernels_have_bf16(void) {
 /* Packing buffers live per thread and only grow: a fresh allocation of this size per product
  * would be mapped and unmapped by malloc each time, and its pages faulted in again. */
 static void *thread_buffer(int which, size_t bytes) {
-    static __thread void *buffers[2];
-    static __thread size_t sizes[2];
+    static __thread void *buffers[3];
+    static __thread size_t sizes[3];
     if (sizes[which] < bytes) {
         free(buffers[which]);
         size_t rounded = (bytes + 63) / 64 * 64;
@@ -150,6 +165,8 @@ static void *thread_buffer(int which, size_t bytes) {
 #if defined(__x86_64__)
 /* Where B's panels come from: packed now from float32 (scratch), or from a bf16_pack buffer. */
 typedef struct { const float *b; int64_t ldb; int tb; const void *packed; } b_source;
+/* A's panels: packed now from float32 (per thread), or from a bf16_pack_a buffer shared by threads. */
+typedef struct { const float *a; int64_t lda; int ta; const void *packed; } a_source;
 
 static int64_t panel_count(int64_t n) { return (n + NR - 1) / NR; }
 
@@ -157,22 +174,29 @@ static uint32_t *packed_panel(const void *packed, int64_t n, int64_t k0, int64_t
     return (uint32_t *)packed + (k0 / KC) * panel_count(n) * (KC / 2) * NR + p * ((kc + 1) / 2) * NR;
 }
 
-/* The product for the columns [n0, n1): A packed per k block, B panel by panel. */
-static int product(int ta, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda, b_source src,
+/* The product for the columns [n0, n1): A packed per k block, B panel by panel; beta applies
+ * with the first k block, later blocks accumulate. */
+static uint32_t *packed_a_panel(const void *packed, int64_t m, int64_t k0, int64_t kc, int64_t p) {
+    return (uint32_t *)packed + (k0 / KC) * ((m + MR - 1) / MR) * MR * (KC / 2) + p * MR * ((kc + 1) / 2);
+}
+
+static int product(a_source asrc, int64_t m, int64_t n, int64_t k, float alpha, b_source src,
                    float beta, float *c, int64_t ldc, int64_t n0, int64_t n1) {
     if (n1 > n) n1 = n;
     if (m <= 0 || n0 >= n1) return 0;
-    if (beta != 1)
+    if (k <= 0) {
         for (int64_t i = 0; i < m; i++)
             for (int64_t j = n0; j < n1; j++) c[i * ldc + j] = beta == 0 ? 0 : beta * c[i * ldc + j];
-    if (k <= 0) return 0;
+        return 0;
+    }
     int64_t mpanels = (m + MR - 1) / MR;
-    uint32_t *ap = thread_buffer(0, (size_t)mpanels * MR * (KC / 2 + 1) * 4);
+    uint32_t *ap = asrc.packed ? NULL : thread_buffer(0, (size_t)mpanels * MR * (KC / 2 + 1) * 4);
     uint32_t *scratch = src.packed ? NULL : thread_buffer(1, (size_t)NR * (KC / 2 + 1) * 4);
-    if (!ap || (!src.packed && !scratch)) return -2;
+    if ((!asrc.packed && !ap) || (!src.packed && !scratch)) return -2;
     for (int64_t k0 = 0; k0 < k; k0 += KC) {
         int64_t kc = k - k0 < KC ? k - k0 : KC, kp_n = (kc + 1) / 2;
-        for (int64_t p = 0; p < mpanels; p++) pack_a(a, lda, ta, m, p * MR, k0, kc, ap + p * MR * kp_n);
+        if (asrc.packed) ap = packed_a_panel(asrc.packed, m, k0, kc, 0);
+        else for (int64_t p = 0; p < mpanels; p++) pack_a(asrc.a, asrc.lda, asrc.ta, m, p * MR, k0, kc, ap + p * MR * kp_n);
         for (int64_t j0 = n0; j0 < n1; j0 += NR) {
             int nv = (int)(n1 - j0 < NR ? n1 - j0 : NR);
             const uint32_t *bp;
@@ -180,7 +204,7 @@ static int product(int ta, int64_t m, int64_t n, int64_t k, float alpha, const f
             else { pack_b(src.b, src.ldb, src.tb, n1, j0, k0, kc, scratch); bp = scratch; }
             for (int64_t p = 0; p < mpanels; p++) {
                 int mv = (int)(m - p * MR < MR ? m - p * MR : MR);
-                micro(kp_n, ap + p * MR * kp_n, bp, alpha, c + p * MR * ldc + j0, ldc, mv, nv);
+                micro(kp_n, ap + p * MR * kp_n, bp, alpha, k0 == 0 ? beta : 1.0f, c + p * MR * ldc + j0, ldc, mv, nv);
             }
         }
     }
@@ -192,8 +216,9 @@ int bf16_gemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, cons
               const float *b, int64_t ldb, float beta, float *c, int64_t ldc, int64_t n0, int64_t n1) {
     if (!matrix_kernels_have_bf16()) return -1;
 #if defined(__x86_64__)
+    a_source asrc = { a, lda, ta, NULL };
     b_source src = { b, ldb, tb, NULL };
-    return product(ta, m, n, k, alpha, a, lda, src, beta, c, ldc, n0, n1);
+    return product(asrc, m, n, k, alpha, src, beta, c, ldc, n0, n1);
 #else
     (void)ta; (void)tb; (void)m; (void)n; (void)k; (void)alpha; (void)a; (void)lda; (void)b; (void)ldb; (void)beta;
     (void)c; (void)ldc; (void)n0; (void)n1;
@@ -227,11 +252,48 @@ int bf16_gemm_packed(int ta, int64_t m, int64_t n, int64_t k, float alpha, const
     if (!matrix_kernels_have_bf16()) return -1;
 #if defined(__x86_64__)
     if (n0 % NR != 0) return -3;
+    a_source asrc = { a, lda, ta, NULL };
     b_source src = { NULL, 0, 0, packed_b };
-    return product(ta, m, n, k, alpha, a, lda, src, beta, c, ldc, n0, n1);
+    return product(asrc, m, n, k, alpha, src, beta, c, ldc, n0, n1);
 #else
     (void)ta; (void)m; (void)n; (void)k; (void)alpha; (void)a; (void)lda; (void)packed_b; (void)beta; (void)c; (void)ldc;
     (void)n0; (void)n1;
     return -1;
 #endif
 }
+
+/* ---- A packed once per product and shared by the threads that split its columns. ---- */
+
+int64_t bf16_packed_a_size(int64_t m, int64_t k) {
+    return ((k + KC - 1) / KC) * ((m + MR - 1) / MR) * MR * (KC / 2) * 4;
+}
+
+int bf16_pack_a(int ta, int64_t m, int64_t k, const float *a, int64_t lda, void *packed, int64_t panel_begin, int64_t panel_end) {
+    if (!matrix_kernels_have_bf16()) return -1;
+#if defined(__x86_64__)
+    for (int64_t k0 = 0; k0 < k; k0 += KC) {
+        int64_t kc = k - k0 < KC ? k - k0 : KC;
+        for (int64_t p = panel_begin; p < panel_end; p++) pack_a(a, lda, ta, m, p * MR, k0, kc, packed_a_panel(packed, m, k0, kc, p));
+    }
+    return 0;
+#else
+    (void)ta; (void)m; (void)k; (void)a; (void)lda; (void)packed; (void)panel_begin; (void)panel_end;
+    return -1;
+#endif
+}
+
+int bf16_gemm_prepacked(int64_t m, int64_t n, int64_t k, float alpha, const void *packed_a, const void *packed_b,
+                        float beta, float *c, int64_t ldc, int64_t n0, int64_t n1) {
+    if (!matrix_kernels_have_bf16()) return -1;
+#if defined(__x86_64__)
+    if (n0 % NR != 0) return -3;
+    a_source asrc = { NULL, 0, 0, packed_a };
+    b_source src = { NULL, 0, 0, packed_b };
+    return product(asrc, m, n, k, alpha, src, beta, c, ldc, n0, n1);
+#else
+    (void)m; (void)n; (void)k; (void)alpha; (void)packed_a; (void)packed_b; (void)beta; (void)c; (void)ldc; (void)n0; (void)n1;
+    return -1;
+#endif
+}
+
+void *bf16_shared_a_buffer(int64_t bytes) { return bytes > 0 ? thread_buffer(2, (size_t)bytes) : NULL; }

@@ -66,18 +66,27 @@ public final class BFloat16PackedMatrix: @unchecked Sendable {
     }
     deinit { storage.deallocate() }
 
-    /// `C[m×n] = alpha · op(A) · self + beta · C`, columns split over the engine's threads.
+    /// `C[m×n] = alpha · op(A) · self + beta · C`: A is packed once (row panels split over
+    /// the engine's threads) and shared, then the columns of C are split over the threads.
     public func multiply(transA: Bool = false, m: Int, alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
                          beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
-        let panels = (n + 31) / 32
-        let minPanels = Swift.max(1, 16_384 / Swift.max(1, m * k / 32))
-        let out = UncheckedSendable(c), packed = UncheckedSendable(UnsafeRawPointer(storage))
         let (n, k) = (self.n, self.k)
+        let rowPanels = (m + 11) / 12, panels = (n + 31) / 32
+        guard let buffer = bf16_shared_a_buffer(bf16_packed_a_size(Int64(m), Int64(k))) else {
+            preconditionFailure("bfloat16 product: out of memory for the packed activations")
+        }
+        let packedA = UncheckedSendable(buffer)
+        Threads.parallelFor(rowPanels, minPerThread: Swift.max(1, 4096 / Swift.max(1, 12 * k))) { r in
+            _ = bf16_pack_a(transA ? 1 : 0, Int64(m), Int64(k), a, Int64(lda), packedA.value,
+                            Int64(r.lowerBound), Int64(r.upperBound))
+        }
+        let minPanels = Swift.max(1, 16_384 / Swift.max(1, m * k / 32))
+        let out = UncheckedSendable(c), packedB = UncheckedSendable(UnsafeRawPointer(storage))
         Threads.parallelFor(panels, minPerThread: minPanels) { r in
-            let status = bf16_gemm_packed(transA ? 1 : 0, Int64(m), Int64(n), Int64(k), alpha, a, Int64(lda), packed.value,
-                                          beta, out.value, Int64(ldc), Int64(r.lowerBound * 32),
-                                          Int64(Swift.min(n, r.upperBound * 32)))
-            precondition(status == 0, "bf16_gemm_packed failed (\(status))")
+            let status = bf16_gemm_prepacked(Int64(m), Int64(n), Int64(k), alpha, packedA.value, packedB.value,
+                                             beta, out.value, Int64(ldc), Int64(r.lowerBound * 32),
+                                             Int64(Swift.min(n, r.upperBound * 32)))
+            precondition(status == 0, "bf16_gemm_prepacked failed (\(status))")
         }
     }
 }

@@ -27,4 +27,21 @@ int bf16_pack(int trans_b, int64_t n, int64_t k, const float *b, int64_t ldb, vo
 int bf16_gemm_packed(int trans_a, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
                      const void *packed_b, float beta, float *c, int64_t ldc, int64_t n_begin, int64_t n_end);
 
+/// Bytes of A (m x k after op) packed by bf16_pack_a.
+int64_t bf16_packed_a_size(int64_t m, int64_t k);
+
+/// Packs the row panels [panel_begin, panel_end) (12 rows each) of op(A) (m x k; A stored k x m
+/// when trans_a) into `packed` (bf16_packed_a_size bytes, 64-byte aligned), so that threads
+/// splitting the columns of one product share it. Returns 0, or -1 without AVX512-BF16.
+int bf16_pack_a(int trans_a, int64_t m, int64_t k, const float *a, int64_t lda, void *packed,
+                int64_t panel_begin, int64_t panel_end);
+
+/// A buffer of at least `bytes` (64-byte aligned) owned by the calling thread and reused by its
+/// later calls, for bf16_pack_a; NULL when it cannot be allocated.
+void *bf16_shared_a_buffer(int64_t bytes);
+
+/// bf16_gemm with A packed by bf16_pack_a and B by bf16_pack (n_begin a multiple of 32).
+int bf16_gemm_prepacked(int64_t m, int64_t n, int64_t k, float alpha, const void *packed_a, const void *packed_b,
+                        float beta, float *c, int64_t ldc, int64_t n_begin, int64_t n_end);
+
 #endif
