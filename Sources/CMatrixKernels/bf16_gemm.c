@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <stdlib.h>
+#include <pthread.h>
 #if defined(__x86_64__)
 #include <immintrin.h>
 #endif
@@ -149,17 +150,34 @@ int matrix_kernels_have_bf16(void) {
 }
 
 /* Packing buffers live per thread and only grow: a fresh allocation of this size per product
- * would be mapped and unmapped by malloc each time, and its pages faulted in again. */
+ * would be mapped and unmapped by malloc each time, and its pages faulted in again. They are
+ * freed when their thread exits (a pthread key's destructor). */
+typedef struct { void *buffer[3]; size_t size[3]; } thread_buffers;
+
+static pthread_key_t buffers_key;
+static pthread_once_t buffers_once = PTHREAD_ONCE_INIT;
+
+static void free_thread_buffers(void *p) {
+    thread_buffers *t = p;
+    for (int i = 0; i < 3; i++) free(t->buffer[i]);
+    free(t);
+}
+static void make_buffers_key(void) { (void)pthread_key_create(&buffers_key, free_thread_buffers); }
+
 static void *thread_buffer(int which, size_t bytes) {
-    static __thread void *buffers[3];
-    static __thread size_t sizes[3];
-    if (sizes[which] < bytes) {
-        free(buffers[which]);
-        size_t rounded = (bytes + 63) / 64 * 64;
-        buffers[which] = aligned_alloc(64, rounded);
-        sizes[which] = buffers[which] ? rounded : 0;
+    pthread_once(&buffers_once, make_buffers_key);
+    thread_buffers *t = pthread_getspecific(buffers_key);
+    if (!t) {
+        t = calloc(1, sizeof *t);
+        if (!t || pthread_setspecific(buffers_key, t) != 0) { free(t); return NULL; }
     }
-    return buffers[which];
+    if (t->size[which] < bytes) {
+        free(t->buffer[which]);
+        size_t rounded = (bytes + 63) / 64 * 64;
+        t->buffer[which] = aligned_alloc(64, rounded);
+        t->size[which] = t->buffer[which] ? rounded : 0;
+    }
+    return t->buffer[which];
 }
 
 #if defined(__x86_64__)
@@ -184,7 +202,7 @@ static int product(a_source asrc, int64_t m, int64_t n, int64_t k, float alpha, 
                    float beta, float *c, int64_t ldc, int64_t n0, int64_t n1) {
     if (n1 > n) n1 = n;
     if (m <= 0 || n0 >= n1) return 0;
-    if (k <= 0) {
+    if (k <= 0 || alpha == 0) {  /* as BLAS: A and B are not read */
         for (int64_t i = 0; i < m; i++)
             for (int64_t j = n0; j < n1; j++) c[i * ldc + j] = beta == 0 ? 0 : beta * c[i * ldc + j];
         return 0;

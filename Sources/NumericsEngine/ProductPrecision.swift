@@ -70,6 +70,7 @@ public final class BFloat16PackedMatrix: @unchecked Sendable {
     /// the engine's threads) and shared, then the columns of C are split over the threads.
     public func multiply(transA: Bool = false, m: Int, alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
                          beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
+        guard m > 0 else { return }
         let (n, k) = (self.n, self.k)
         let rowPanels = (m + 11) / 12, panels = (n + 31) / 32
         guard let buffer = bf16_shared_a_buffer(bf16_packed_a_size(Int64(m), Int64(k))) else {

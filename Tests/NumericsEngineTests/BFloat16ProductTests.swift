@@ -103,5 +103,15 @@ struct BFloat16ProductTests {
         var z: [Float] = [1, 2, 3, 4]
         BLAS.gemm(precision: .bfloat16, m: 2, n: 2, k: 0, a: a, lda: 1, b: b, ldb: 2, beta: 0, c: &z, ldc: 2)
         #expect(z == [0, 0, 0, 0])
+        // alpha 0 reads neither operand (a NaN there does not reach C), as BLAS.
+        var nanA = a; nanA[0] = .nan
+        var w: [Float] = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]
+        BLAS.gemm(precision: .bfloat16, m: 3, n: 5, k: 8, alpha: 0, a: nanA, lda: 8, b: b, ldb: 5, beta: 2, c: &w, ldc: 5)
+        #expect(w == (1...15).map { 2 * Float($0) })
+        // An empty product through a packed weight does nothing.
+        if let packed = BFloat16PackedMatrix(transB: false, n: 5, k: 8, b: b, ldb: 5) {
+            var none: [Float] = []
+            packed.multiply(m: 0, a: a, lda: 8, beta: 0, c: &none, ldc: 5)
+        }
     }
 }
