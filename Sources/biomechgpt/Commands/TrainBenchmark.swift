@@ -38,7 +38,7 @@ enum TrainBenchmark {
         }
     }
 
-    static let phases = ["lora", "qlora-nf4", "qlora-gguf", "qlora-nf4-1b", "frozen"]
+    static let phases = ["lora", "lora-bf16", "qlora-nf4", "qlora-gguf", "qlora-nf4-1b", "frozen"]
 
     /// The token ids both sides train on: `<bos>`, then a fixed pseudo-random walk.
     static func tokenIDs(_ n: Int) -> [Int] { [2] + (1..<n).map { 1000 + ($0 * 7919) % 200_000 } }
@@ -73,6 +73,10 @@ enum TrainBenchmark {
             break  // no adapter: forward and backward through the frozen model only
         case "lora":
             try adapter.attach(to: backbone)
+        case "lora-bf16":
+            // The frozen projections' forward products in bfloat16 (mixed precision).
+            try adapter.attach(to: backbone)
+            backbone.model.projectionPrecision = .bfloat16
         case "qlora-nf4", "qlora-nf4-1b", "qlora-gguf":
             let q = QLoRAAdapter(configuration: .init(lora: lora, quantization: phase == "qlora-gguf" ? .gguf : .nf4,
                                                       ggufPath: modelPath))
@@ -192,7 +196,7 @@ extension BenchCommand {
         @Option(help: "Timed steps.") var steps = 5
         @Option(help: "Timed steps of the 1B configuration.") var stepsLarge = 2
         @Option(help: "LoRA rank.") var rank = 32
-        @Option(help: "Comma-separated configurations: lora, qlora-nf4, qlora-gguf, qlora-nf4-1b.")
+        @Option(help: "Comma-separated configurations: lora, lora-bf16 (bfloat16 forward products of the frozen projections), qlora-nf4, qlora-gguf, qlora-nf4-1b.")
         var phases = "lora,qlora-nf4,qlora-gguf,qlora-nf4-1b"
         @Option(help: "A Python with torch, transformers and peft: runs scripts/peers/peft_train_bench.py beside ours.")
         var python: String?
