@@ -22,9 +22,11 @@ public struct Report: Sendable {
     public var title: String
     public var scores: [TaskScore]
     public var tasks: [TaskInfo]
+    /// The split the scores are on, named in the table notes (`test`, `train`, `validation`).
+    public var split: String
 
-    public init(scores: [TaskScore], tasks: [TaskInfo] = [], title: String = "Results") {
-        self.scores = scores; self.tasks = tasks; self.title = title
+    public init(scores: [TaskScore], tasks: [TaskInfo] = [], title: String = "Results", split: String = "test") {
+        self.scores = scores; self.tasks = tasks; self.title = title; self.split = split
     }
 
     /// Tasks in the order given, then any others in order of appearance.
@@ -80,7 +82,7 @@ public struct Report: Sendable {
             text += "\n"
         }
         let runCounts = Set(entries.map(\.value.runs))
-        text += "Cells are mean ± sample standard deviation over \(runCounts.count == 1 ? "\(runCounts.first!)" : "repeated") run(s) on the test split; F1 is macro-averaged unless the metric says otherwise.\n\n"
+        text += "Cells are mean ± sample standard deviation over \(runCounts.count == 1 ? "\(runCounts.first!)" : "repeated") run(s) on the \(split) split; F1 is macro-averaged unless the metric says otherwise.\n\n"
         text += "## Unparseable answers\n\n"
         text += "| task | " + models.map(mdEscape).joined(separator: " | ") + " |\n"
         text += "|---|" + String(repeating: "---:|", count: models.count) + "\n"

@@ -78,6 +78,8 @@ func samplePredictions() -> [PredictionRecord] {
         #expect(md.contains("| task | metric | biomechgpt | token-histogram-boosting |"))
         #expect(md.range(of: #"\| diagnosis \| F1 \(macro\) \| 0\.\d\d ± 0\.\d\d \|"#, options: .regularExpression) != nil)
         #expect(md.contains("| diagnosis | 3 / 90 | 0 / 90 |"))
+        #expect(md.contains("run(s) on the test split"))
+        #expect(Report(scores: scores, split: "train").markdown.contains("run(s) on the train split"))
         #expect(report.csv.hasPrefix("task,model,kind,metric,headline,mean,std,runs,answers,unparseable\n"))
         #expect(report.entries.filter(\.headline).count == 4)
 

@@ -21,7 +21,7 @@ public struct ReportStage: StageExecutor {
                                        (SplitSide.train, d.reportDirectory.appendingPathComponent("train"), "training data")] {
             let scores = try Scoring.score(predictions, tasks: infos, split: split)
             guard !scores.isEmpty else { continue }
-            let report = Report(scores: scores, tasks: infos, title: "\(context.recipe.name): \(title)")
+            let report = Report(scores: scores, tasks: infos, title: "\(context.recipe.name): \(title)", split: split.rawValue)
             _ = try report.write(to: folder)
             summary[split.rawValue] = "\(scores.count) scores"
             if split == .test { print(report.markdown) }

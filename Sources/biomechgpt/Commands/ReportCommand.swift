@@ -49,7 +49,7 @@ struct ReportCommand: ParsableCommand {
             guard !scores.isEmpty else {
                 throw InputError(file: runs.joined(separator: ", "), "no predictions on the '\(split)' split")
             }
-            let report = Report(scores: scores, tasks: infos, title: title)
+            let report = Report(scores: scores, tasks: infos, title: title, split: side.rawValue)
             let files = try report.write(to: destination)
             print(report.markdown)
             FileHandle.standardError.write(Data("wrote \(files.count) files to \(destination.path)\n".utf8))
