@@ -85,8 +85,9 @@ public enum Gemma3Benchmark {
             let h = model.prefill(tokens, cache: cache)
             return Gemma3Sampler.argmax(model.logits(rows: [0], hidden: h).data, count: model.vocabularySize)
         }
-        _ = prefillOnce(Array(ids.prefill.prefix(16)))
+        /// The best of `repeats` prefills, after a short warm-up one.
         func bestPrefillSeconds() -> Double {
+            _ = prefillOnce(Array(ids.prefill.prefix(16)))
             var best = Double.infinity
             for _ in 0..<o.repeats {
                 start = clock.now
@@ -95,9 +96,9 @@ public enum Gemma3Benchmark {
             }
             return best
         }
-        var bestPrefill = bestPrefillSeconds()
+        let float32Prefill = bestPrefillSeconds()
         /// Decoding and the short answer, with the projections read as `version` says.
-        func decodeAndAnswer(version: String) -> Result {
+        func decodeAndAnswer(version: String, prefillSeconds: Double) -> Result {
             let cache = Gemma3KVCache(configuration: model.configuration, maxLength: ids.prefill.count + o.decodeTokens + 1)
             var next = Gemma3Sampler.argmax(model.logits(rows: [0], hidden: model.prefill(ids.prefill, cache: cache)).data,
                                             count: model.vocabularySize)
@@ -116,26 +117,23 @@ public enum Gemma3Benchmark {
                            generator.stats.prefillSeconds, generator.stats.generatedTokens - 1, generator.stats.decodeSeconds))
             }
             return Result(backend: "BiomechGPT (Swift)", version: version, load_s: load,
-                          prefill_s: bestPrefill, decode_s: decode, answer_s: bestAnswer,
+                          prefill_s: prefillSeconds, decode_s: decode, answer_s: bestAnswer,
                           prefill_tokens: ids.prefill.count, decode_tokens: o.decodeTokens,
                           answer_prompt_tokens: ids.answer.count, answer_tokens: o.answerTokens,
                           peak_rss_mb: ProcessMemory.peakResidentMegabytes, answer_ids: answer)
         }
         var results: [Result] = []
         if model.decodesFromQuantizedBlocks {
-            results.append(decodeAndAnswer(version: "F32 prefill, decoding from GGUF blocks"))
+            results.append(decodeAndAnswer(version: "F32 prefill, decoding from GGUF blocks", prefillSeconds: float32Prefill))
             if BLAS.hasBFloat16Products {
                 model.projectionPrecision = .bfloat16
-                _ = prefillOnce(Array(ids.prefill.prefix(16)))
-                let f32Prefill = bestPrefill
-                bestPrefill = bestPrefillSeconds()
-                results.append(decodeAndAnswer(version: "bf16 prefill, decoding from GGUF blocks"))
+                let bfloat16Prefill = bestPrefillSeconds()
+                results.append(decodeAndAnswer(version: "bf16 prefill, decoding from GGUF blocks", prefillSeconds: bfloat16Prefill))
                 model.projectionPrecision = .float32
-                bestPrefill = f32Prefill
             }
             model.decodesFromQuantizedBlocks = false
         }
-        results.append(decodeAndAnswer(version: "F32 weights, OpenBLAS"))
+        results.append(decodeAndAnswer(version: "F32 weights, OpenBLAS", prefillSeconds: float32Prefill))
 
         if let python = o.python {
             let idsFile = FileManager.default.temporaryDirectory.appendingPathComponent("biomechgpt-bench-ids-\(getpid()).json")

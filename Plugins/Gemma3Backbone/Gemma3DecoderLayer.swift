@@ -43,10 +43,8 @@ public final class Gemma3DecoderLayer {
     private var gradBranch: Tensor?
     private var cachedOutput: Tensor?
 
-    /// The projections that decode from their quantized GGUF blocks (kept here because an
-    /// adapter may wrap them).
-    private(set) var quantizedDecoding: [Linear] = []
-    /// The dense projections as loaded (an adapter may wrap them).
+    /// The dense projections as loaded, kept here because an adapter may wrap them (their
+    /// product settings: precision, decoding from GGUF blocks).
     private(set) var denseProjections: [Linear] = []
 
     /// The names of the projections, in PEFT / Hugging Face module order.
@@ -88,7 +86,6 @@ public final class Gemma3DecoderLayer {
         qNorm = try norm("self_attn.q_norm", c.headDimension)
         kNorm = try norm("self_attn.k_norm", c.headDimension)
         denseProjections = [qProj, kProj, vProj, oProj, gateProj, upProj, downProj].compactMap { $0 as? Linear }
-        quantizedDecoding = denseProjections.filter { $0.singleRowProduct != nil }
         self.rope = rope
         attention = CausalAttention(queryHeads: c.headCount, kvHeads: c.kvHeadCount, headDim: c.headDimension,
                                     scale: scale, slidingWindow: slidingWindow)

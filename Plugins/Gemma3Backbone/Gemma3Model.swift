@@ -382,8 +382,8 @@ public final class Gemma3Model {
     /// (``GGMLRowProduct``) instead of their Float32 copies. On by default for a model
     /// loaded from GGUF with supported types; false when no projection has blocks.
     public var decodesFromQuantizedBlocks: Bool {
-        get { layers.contains { $0.quantizedDecoding.contains(where: \.usesSingleRowProduct) } }
-        set { for layer in layers { for p in layer.quantizedDecoding { p.usesSingleRowProduct = newValue } } }
+        get { layers.contains { $0.denseProjections.contains { $0.singleRowProduct != nil && $0.usesSingleRowProduct } } }
+        set { for layer in layers { for p in layer.denseProjections { p.usesSingleRowProduct = newValue } } }
     }
 
     /// Runs `tokens` (the next positions of the cached sequence) through the model with

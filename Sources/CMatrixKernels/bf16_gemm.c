@@ -265,20 +265,6 @@ int bf16_pack(int tb, int64_t n, int64_t k, const float *b, int64_t ldb, void *p
 #endif
 }
 
-int bf16_gemm_packed(int ta, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
-                     const void *packed_b, float beta, float *c, int64_t ldc, int64_t n0, int64_t n1) {
-    if (!matrix_kernels_have_bf16()) return -1;
-#if defined(__x86_64__)
-    if (n0 % NR != 0) return -3;
-    a_source asrc = { a, lda, ta, NULL };
-    b_source src = { NULL, 0, 0, packed_b };
-    return product(asrc, m, n, k, alpha, src, beta, c, ldc, n0, n1);
-#else
-    (void)ta; (void)m; (void)n; (void)k; (void)alpha; (void)a; (void)lda; (void)packed_b; (void)beta; (void)c; (void)ldc;
-    (void)n0; (void)n1;
-    return -1;
-#endif
-}
 
 /* ---- A packed once per product and shared by the threads that split its columns. ---- */
 

@@ -81,20 +81,13 @@ public final class Linear: ParameterizedLayer {
             if let b = bias?.value.data { for j in 0..<outFeatures { y.data[j] += b[j] } }
             return y
         }
-        if rows > 1, productPrecision == .bfloat16, !weight.isTrainable {
-            if packedWeight == nil {
-                packedWeight = BFloat16PackedMatrix(transB: true, n: outFeatures, k: inFeatures, b: weight.value.data, ldb: inFeatures)
-            }
-            if let packed = packedWeight {
-                if let b = bias?.value.data {
-                    for r in 0..<rows { (y.data + r * outFeatures).update(from: b, count: outFeatures) }
-                }
-                packed.multiply(m: rows, a: x.data, lda: inFeatures, beta: bias == nil ? 0 : 1, c: y.data, ldc: outFeatures)
-                return y
-            }
+        // A frozen weight is rounded and packed once for bfloat16 products.
+        if rows > 1, productPrecision == .bfloat16, !weight.isTrainable, packedWeight == nil {
+            packedWeight = BFloat16PackedMatrix(transB: true, n: outFeatures, k: inFeatures, b: weight.value.data, ldb: inFeatures)
         }
         Linear.forward(x: x.data, rows: rows, weight: weight.value.data, bias: bias?.value.data,
-                       inFeatures: inFeatures, outFeatures: outFeatures, y: y.data, precision: productPrecision)
+                       inFeatures: inFeatures, outFeatures: outFeatures, y: y.data, precision: productPrecision,
+                       packedWeight: weight.isTrainable ? nil : packedWeight)
         return y
     }
 
@@ -126,16 +119,22 @@ public final class Linear: ParameterizedLayer {
         return dx
     }
 
-    /// The forward kernel on raw buffers: `y[rows×out] = x[rows×in] · W[out×in]ᵀ + b`.
+    /// The forward kernel on raw buffers: `y[rows×out] = x[rows×in] · W[out×in]ᵀ + b`, with
+    /// the weight's bfloat16 packing when `precision` is bfloat16 and one is given.
     public static func forward(x: UnsafePointer<Float>, rows: Int, weight: UnsafePointer<Float>,
                                bias: UnsafePointer<Float>?, inFeatures: Int, outFeatures: Int,
-                               y: UnsafeMutablePointer<Float>, precision: ProductPrecision = .float32) {
+                               y: UnsafeMutablePointer<Float>, precision: ProductPrecision = .float32,
+                               packedWeight: BFloat16PackedMatrix? = nil) {
         var beta: Float = 0
         if let bias {
             Threads.parallelFor(rows, minPerThread: 64) { range in
                 for r in range { (y + r * outFeatures).update(from: bias, count: outFeatures) }
             }
             beta = 1
+        }
+        if precision == .bfloat16, rows > 1, let packedWeight {
+            packedWeight.multiply(m: rows, a: x, lda: inFeatures, beta: beta, c: y, ldc: outFeatures)
+            return
         }
         BLAS.gemm(precision: precision, transA: false, transB: true, m: rows, n: outFeatures, k: inFeatures,
                   a: x, lda: inFeatures, b: weight, ldb: inFeatures, beta: beta, c: y, ldc: outFeatures)

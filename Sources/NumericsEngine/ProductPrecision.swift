@@ -32,15 +32,21 @@ extension BLAS {
                  beta: beta, c: c, ldc: ldc)
             return
         }
-        // Column ranges in whole 32-column panels (the kernel's tile width), one per thread.
+        let out = UncheckedSendable(c)
+        forColumnRanges(m: m, n: n, k: k) { n0, n1 in
+            bf16_gemm(transA ? 1 : 0, transB ? 1 : 0, Int64(m), Int64(n), Int64(k), alpha, a, Int64(lda),
+                      b, Int64(ldb), beta, out.value, Int64(ldc), n0, n1)
+        }
+    }
+
+    /// Runs `product(n0, n1)` for column ranges of C in whole 32-column panels (the kernel's
+    /// tile width), split over the engine's threads; a nonzero status is a failed allocation.
+    fileprivate static func forColumnRanges(m: Int, n: Int, k: Int, _ product: (Int64, Int64) -> Int32) {
         let panels = (n + 31) / 32
         let minPanels = Swift.max(1, 16_384 / Swift.max(1, m * k / 32))
-        let out = UncheckedSendable(c)
         Threads.parallelFor(panels, minPerThread: minPanels) { r in
-            let status = bf16_gemm(transA ? 1 : 0, transB ? 1 : 0, Int64(m), Int64(n), Int64(k), alpha, a, Int64(lda),
-                                   b, Int64(ldb), beta, out.value, Int64(ldc),
-                                   Int64(r.lowerBound * 32), Int64(Swift.min(n, r.upperBound * 32)))
-            precondition(status == 0, "bf16_gemm failed (\(status)): out of memory for its packing buffers")
+            let status = product(Int64(r.lowerBound * 32), Int64(Swift.min(n, r.upperBound * 32)))
+            precondition(status == 0, "bfloat16 product failed (status \(status)): out of memory for its packing buffers")
         }
     }
 }
@@ -52,7 +58,6 @@ public final class BFloat16PackedMatrix: @unchecked Sendable {
     /// `op(B)` is `k × n`.
     public let n: Int, k: Int
     private let storage: UnsafeMutableRawPointer
-    public var bytes: Int { Int(bf16_packed_size(Int64(n), Int64(k))) }
 
     /// Packs `op(B)` (B stored `n×k` when `transB`, as a `Linear` weight `[out, in]` is);
     /// nil on a processor without AVX512-BF16.
@@ -81,13 +86,10 @@ public final class BFloat16PackedMatrix: @unchecked Sendable {
             _ = bf16_pack_a(transA ? 1 : 0, Int64(m), Int64(k), a, Int64(lda), packedA.value,
                             Int64(r.lowerBound), Int64(r.upperBound))
         }
-        let minPanels = Swift.max(1, 16_384 / Swift.max(1, m * k / 32))
         let out = UncheckedSendable(c), packedB = UncheckedSendable(UnsafeRawPointer(storage))
-        Threads.parallelFor(panels, minPerThread: minPanels) { r in
-            let status = bf16_gemm_prepacked(Int64(m), Int64(n), Int64(k), alpha, packedA.value, packedB.value,
-                                             beta, out.value, Int64(ldc), Int64(r.lowerBound * 32),
-                                             Int64(Swift.min(n, r.upperBound * 32)))
-            precondition(status == 0, "bf16_gemm_prepacked failed (\(status))")
+        BLAS.forColumnRanges(m: m, n: n, k: k) { n0, n1 in
+            bf16_gemm_prepacked(Int64(m), Int64(n), Int64(k), alpha, packedA.value, packedB.value,
+                                beta, out.value, Int64(ldc), n0, n1)
         }
     }
 }

@@ -43,6 +43,13 @@ public enum GradCheck {
         return worst
     }
 
+    /// Whether one entry's finite difference agrees with its analytic gradient, with the
+    /// tolerance of checks through a whole language model (float32 losses of many positions):
+    /// `|numeric − analytic| ≤ 2e-3 + 2e-2 · |analytic|`.
+    public static func agreesThroughModel(_ numeric: Double, _ analytic: Double) -> Bool {
+        abs(numeric - analytic) <= 2e-3 + 2e-2 * abs(analytic)
+    }
+
     public static func random(_ shape: [Int], _ rng: inout SeededRandom, std: Float = 1) -> Tensor {
         Tensor.randomNormal(shape: shape, std: std, using: &rng)
     }

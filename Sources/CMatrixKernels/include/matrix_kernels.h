@@ -14,18 +14,13 @@ int matrix_kernels_have_bf16(void);
 int bf16_gemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
               const float *b, int64_t ldb, float beta, float *c, int64_t ldc, int64_t n_begin, int64_t n_end);
 
-/// Bytes of B (n x k after op) packed for bf16_gemm_packed.
+/// Bytes of B (n x k after op) packed by bf16_pack.
 int64_t bf16_packed_size(int64_t n, int64_t k);
 
 /// Packs op(B) (k x n; B stored n x k when trans_b) once, rounded to bfloat16, into `packed`
-/// (bf16_packed_size bytes, 64-byte aligned). Returns 0, or -1 without AVX512-BF16.
+/// (bf16_packed_size bytes, 64-byte aligned), for bf16_gemm_prepacked. Returns 0, or -1 without
+/// AVX512-BF16.
 int bf16_pack(int trans_b, int64_t n, int64_t k, const float *b, int64_t ldb, void *packed);
-
-/// bf16_gemm with B packed by bf16_pack; n_begin must be a multiple of 32. Returns 0, -1
-/// without AVX512-BF16, -2 when A's packing buffer cannot be allocated, -3 for a misaligned
-/// n_begin.
-int bf16_gemm_packed(int trans_a, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
-                     const void *packed_b, float beta, float *c, int64_t ldc, int64_t n_begin, int64_t n_end);
 
 /// Bytes of A (m x k after op) packed by bf16_pack_a.
 int64_t bf16_packed_a_size(int64_t m, int64_t k);
