@@ -25,17 +25,15 @@ final class GGMLRowProduct: SingleRowProduct {
 
     func apply(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>) {
         let type = Int32(info.type.rawValue), width = Int64(info.rowLength)
-        // Split so that each part reads at least ≈ 64k weights: smaller parts cost more in
-        // dispatch than they save.
-        let minRows = Swift.max(1, 65_536 / Swift.max(1, info.rowLength))
-        let out = UncheckedPointer(y)
+        // Split so that each part reads at least ≈ 32k weights: smaller parts cost more in
+        // hand-over than they save. The parts run on the kernels' own polling pool
+        // (`gemma_quantized_matvec_parallel`), not on Dispatch, whose wake-ups cost more
+        // than most of these products.
+        let threads = Threads.partCount(info.rowCount, minPerThread: Swift.max(1, 32_768 / Swift.max(1, info.rowLength)))
         file.withRawBytes(of: info) { raw in
-            let blocks = raw.baseAddress!
-            Threads.parallelFor(info.rowCount, minPerThread: minRows) { r in
-                let status = gemma_quantized_matvec(type, blocks, Int64(r.lowerBound), Int64(r.upperBound), width, x,
-                                                    out.pointer + r.lowerBound)
-                precondition(status == 0, "gemma_quantized_matvec: type \(self.info.type) not handled")
-            }
+            let status = gemma_quantized_matvec_parallel(type, raw.baseAddress!, Int64(info.rowCount), width, x, y,
+                                                         Int32(threads))
+            precondition(status == 0, "gemma_quantized_matvec: type \(self.info.type) not handled")
         }
     }
 }

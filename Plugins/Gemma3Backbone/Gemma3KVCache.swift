@@ -17,10 +17,12 @@ public final class Gemma3KVCache {
         let keys: Tensor, values: Tensor
         /// The position held by each slot (−1: empty).
         var slotPositions: [Int]
-        var scores: Tensor?
+        /// Attention scores, one buffer for all the layers of a cache (they attend one after
+        /// another), so a new cache does not fault in a fresh buffer per layer.
+        let scratch: AttentionScratch
 
-        init(capacity: Int, window: Int?, kvHeads: Int, headDim: Int) {
-            self.capacity = capacity; self.window = window
+        init(capacity: Int, window: Int?, kvHeads: Int, headDim: Int, scratch: AttentionScratch) {
+            self.capacity = capacity; self.window = window; self.scratch = scratch
             self.kvHeads = kvHeads; self.headDim = headDim; width = kvHeads * headDim
             keys = Tensor(shape: [capacity, width]); values = Tensor(shape: [capacity, width])
             slotPositions = [Int](repeating: -1, count: capacity)
@@ -44,33 +46,73 @@ public final class Gemma3KVCache {
             let n = positions.count, hd = headDim, qw = queryHeads * hd, kw = width
             let used = (slotPositions.lastIndex { $0 >= 0 } ?? -1) + 1
             let group = queryHeads / kvHeads
-            let s = Tensor.reuse(scores, shape: [queryHeads, n, used]); scores = s
+            let s = Tensor.reuse(scratch.scores, shape: [queryHeads, n, used]); scratch.scores = s
             let qs = q.data, ks = keys.data, vs = values.data, os = out.data, ss = s.data
             let win = window ?? Int.max
+            // While the slots hold positions in order (no ring wrap yet), the keys a block of
+            // queries can see are a prefix of them: blocks of a prompt's queries skip the
+            // later keys, which the causal mask would zero anyway (about half the products of
+            // a prefill). Otherwise every block reads every slot.
+            let inOrder = used > 0 && slotPositions[0] >= 0 && (1..<used).allSatisfy { slotPositions[$0] >= slotPositions[$0 - 1] }
+            let rowBlock = inOrder ? 64 : n
             slotPositions.withUnsafeBufferPointer { spb in
                 positions.withUnsafeBufferPointer { ppb in
                     let sp = spb.baseAddress!, pp = ppb.baseAddress!
+                    /// The slots a query at `position` or before can see: `used`, or the prefix up to it.
+                    func visibleSlots(upTo position: Int) -> Int {
+                        guard inOrder else { return used }
+                        var k = used
+                        while k > 0 && sp[k - 1] > position { k -= 1 }
+                        return k
+                    }
+                    /// Masks a row of scores to the slots a query at `position` sees (causal, in the
+                    /// window) and turns it into softmax weights; a row that sees nothing is zero.
+                    func softmaxRow(_ row: UnsafeMutablePointer<Float>, position p: Int, keyCount: Int) {
+                        var mx = -Float.infinity
+                        for j in 0..<keyCount {
+                            let kp = sp[j]
+                            if kp < 0 || kp > p || p - kp >= win { row[j] = -.infinity } else if row[j] > mx { mx = row[j] }
+                        }
+                        if mx == -.infinity { for j in 0..<keyCount { row[j] = 0 }; return }
+                        FastMath.expInPlace(row, count: keyCount, subtracting: mx)
+                        let inv = 1 / Reduce.sum(row, count: keyCount)
+                        for j in 0..<keyCount { row[j] *= inv }
+                    }
                     let body: (Int) -> Void = { h in
                         let kvh = h / group
-                        let sh = ss + h * n * used
-                        BLAS.gemm(transB: true, m: n, n: used, k: hd, alpha: scale, a: qs + h * hd, lda: qw,
-                                  b: ks + kvh * hd, ldb: kw, beta: 0, c: sh, ldc: used)
-                        for i in 0..<n {
-                            let row = sh + i * used, p = pp[i]
-                            var mx = -Float.infinity
-                            for j in 0..<used {
-                                let kp = sp[j]
-                                if kp < 0 || kp > p || p - kp >= win { row[j] = -.infinity } else if row[j] > mx { mx = row[j] }
+                        var i0 = 0
+                        while i0 < n {
+                            let i1 = Swift.min(n, i0 + rowBlock)
+                            let keyCount = visibleSlots(upTo: (i0..<i1).map { pp[$0] }.max()!)
+                            let sh = ss + h * n * used + i0 * used
+                            if keyCount > 0 {
+                                BLAS.gemm(transB: true, m: i1 - i0, n: keyCount, k: hd, alpha: scale, a: qs + i0 * qw + h * hd, lda: qw,
+                                          b: ks + kvh * hd, ldb: kw, beta: 0, c: sh, ldc: used)
                             }
-                            if mx == -.infinity { for j in 0..<used { row[j] = 0 }; continue }
-                            FastMath.expInPlace(row, count: used, subtracting: mx)
-                            let inv = 1 / Reduce.sum(row, count: used)
-                            for j in 0..<used { row[j] *= inv }
+                            for i in 0..<(i1 - i0) { softmaxRow(sh + i * used, position: pp[i0 + i], keyCount: keyCount) }
+                            if keyCount > 0 {
+                                BLAS.gemm(m: i1 - i0, n: hd, k: keyCount, a: sh, lda: used, b: vs + kvh * hd, ldb: kw,
+                                          beta: 0, c: os + i0 * qw + h * hd, ldc: qw)
+                            } else {
+                                for i in i0..<i1 { (os + i * qw + h * hd).update(repeating: 0, count: hd) }
+                            }
+                            i0 = i1
                         }
-                        BLAS.gemm(m: n, n: hd, k: used, a: sh, lda: used, b: vs + kvh * hd, ldb: kw,
-                                  beta: 0, c: os + h * hd, ldc: qw)
                     }
-                    if queryHeads > 1 && Threads.count > 1 && n * used >= 4096 {
+                    if n == 1 && group > 1 {
+                        // One query (a decoding step): the `group` heads that share a key head
+                        // are `group` rows of stride `headDim` in `q`, so one product per key
+                        // head reads its keys and values once instead of once per query head.
+                        let keyCount = visibleSlots(upTo: pp[0])
+                        for g in 0..<kvHeads {
+                            let sg = ss + g * group * used
+                            BLAS.gemm(transB: true, m: group, n: keyCount, k: hd, alpha: scale, a: qs + g * group * hd, lda: hd,
+                                      b: ks + g * hd, ldb: kw, beta: 0, c: sg, ldc: used)
+                            for i in 0..<group { softmaxRow(sg + i * used, position: pp[0], keyCount: keyCount) }
+                            BLAS.gemm(m: group, n: hd, k: keyCount, a: sg, lda: used, b: vs + g * hd, ldb: kw,
+                                      beta: 0, c: os + g * group * hd, ldc: hd)
+                        }
+                    } else if queryHeads > 1 && Threads.count > 1 && n * used >= 4096 {
                         Threads.withSerialBLAS { Threads.parallelFor(queryHeads) { r in for h in r { body(h) } } }
                     } else {
                         for h in 0..<queryHeads { body(h) }
@@ -79,6 +121,8 @@ public final class Gemma3KVCache {
             }
         }
     }
+
+    final class AttentionScratch { var scores: Tensor? }
 
     public let layers: [LayerCache]
     /// The most positions this cache can hold (prompt plus generated tokens).
@@ -92,11 +136,12 @@ public final class Gemma3KVCache {
     public init(configuration c: Gemma3Configuration, maxLength: Int, chunk: Int = 512) {
         self.maxLength = maxLength
         self.chunk = Swift.max(1, Swift.min(chunk, maxLength))
+        let scratch = AttentionScratch()
         layers = (0..<c.layerCount).map { l in
             let global = c.isGlobal(layer: l)
             let capacity = global ? maxLength : Swift.min(maxLength, c.slidingWindow + Swift.min(chunk, maxLength))
             return LayerCache(capacity: capacity, window: global ? nil : c.slidingWindow,
-                              kvHeads: c.kvHeadCount, headDim: c.headDimension)
+                              kvHeads: c.kvHeadCount, headDim: c.headDimension, scratch: scratch)
         }
     }
 

@@ -52,25 +52,39 @@ final class TestLowRank: Projection {
 
 @Suite("Gemma 3 model mechanics (tiny random configuration)")
 struct ModelMechanicsTests {
-    @Test("KV-cache pre-fill and decoding give the full forward's logits")
-    func kvCache() throws {
+    /// Pre-fills `tokens[..<prompt]` into a cache made by `makeCache`, decodes the rest one
+    /// token at a time, and expects every position's logits to equal the full forward's.
+    func expectCachedLogitsMatchFullForward(tokenCount: Int, prompt: Int, seed: UInt64,
+                                            makeCache: (Gemma3Model) -> Gemma3KVCache) throws {
         let model = try tinyModel()
-        var rng = SeededRandom(seed: 3)
-        let tokens = (0..<16).map { _ in rng.nextInt(below: 50) }
+        var rng = SeededRandom(seed: seed)
+        let tokens = (0..<tokenCount).map { _ in rng.nextInt(below: 50) }
         model.forward(Gemma3Batch([tokens]))
         let full = model.logits(rows: Array(0..<tokens.count)).scalars
         let v = model.vocabularySize
-        // Chunk 3 with window 4: the sliding layer's ring (7 slots) wraps several times.
-        let cache = Gemma3KVCache(configuration: model.configuration, maxLength: tokens.count, chunk: 3)
-        let prompt = 7
-        let h = model.prefill(Array(tokens[0..<prompt]), cache: cache)
-        var rows: [[Float]] = [model.logits(rows: [0], hidden: h).scalars]
+        let cache = makeCache(model)
+        var rows = [model.logits(rows: [0], hidden: model.prefill(Array(tokens[0..<prompt]), cache: cache)).scalars]
         for t in prompt..<tokens.count { rows.append(model.decode(tokens[t], cache: cache).scalars) }
         for (i, row) in rows.enumerated() {
             let position = prompt - 1 + i
             var worst: Float = 0
             for j in 0..<v { worst = max(worst, abs(row[j] - full[position * v + j])) }
             #expect(worst < 1e-4, "position \(position): max difference \(worst)")
+        }
+    }
+
+    @Test("KV-cache pre-fill and decoding give the full forward's logits")
+    func kvCache() throws {
+        // Chunk 3 with window 4: the sliding layer's ring (7 slots) wraps several times.
+        try expectCachedLogitsMatchFullForward(tokenCount: 16, prompt: 7, seed: 3) {
+            Gemma3KVCache(configuration: $0.configuration, maxLength: 16, chunk: 3)
+        }
+    }
+
+    @Test("a long prompt pre-filled in one chunk (query blocks that skip later keys) gives the full forward's logits")
+    func longPromptPrefill() throws {
+        try expectCachedLogitsMatchFullForward(tokenCount: 150, prompt: 140, seed: 4) {
+            Gemma3KVCache(configuration: $0.configuration, maxLength: 150)
         }
     }
 

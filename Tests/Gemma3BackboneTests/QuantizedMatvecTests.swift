@@ -59,6 +59,70 @@ struct QuantizedMatvecTests {
         }
     }
 
+    @Test("the pooled row-parallel product equals the serial one, bit for bit, for any thread and row count")
+    func parallelEqualsSerial() throws {
+        var rng = SeededRandom(seed: 5)
+        for type in [GGMLType.q5_0, .q8_0, .q4_K] {
+            let width = 512
+            for rows in [1, 2, 7, 61, 1000] {
+                let bytes = Self.randomRows(type, rows: rows, width: width, rng: &rng)
+                let x = (0..<width).map { _ in Float(rng.nextGaussian()) }
+                var serial = [Float](repeating: .nan, count: rows)
+                bytes.withUnsafeBytes { raw in
+                    #expect(gemma_quantized_matvec(Int32(type.rawValue), raw.baseAddress, 0, Int64(rows), Int64(width), x, &serial) == 0)
+                }
+                for threads in [1, 2, 3, 5] {
+                    // Repeated: consecutive jobs reuse the pool's spinning workers.
+                    for _ in 0..<3 {
+                        var parallel = [Float](repeating: .nan, count: rows)
+                        bytes.withUnsafeBytes { raw in
+                            #expect(gemma_quantized_matvec_parallel(Int32(type.rawValue), raw.baseAddress, Int64(rows), Int64(width),
+                                                                    x, &parallel, Int32(threads)) == 0)
+                        }
+                        #expect(parallel.map(\.bitPattern) == serial.map(\.bitPattern), "\(type), \(rows) rows, \(threads) threads")
+                    }
+                }
+            }
+        }
+        var y = [Float](repeating: 0, count: 4)
+        let x = [Float](repeating: 1, count: 256), blocks = [UInt8](repeating: 0, count: 4096)
+        blocks.withUnsafeBytes { raw in
+            #expect(gemma_quantized_matvec_parallel(Int32(GGMLType.f16.rawValue), raw.baseAddress, 4, 256, x, &y, 2) == -1)
+        }
+    }
+
+    @Test("callers on several threads at once each get their own product (one uses the pool, the others run serially)")
+    func concurrentCallers() async throws {
+        var rng = SeededRandom(seed: 9)
+        let rows = 300, width = 640, type = GGMLType.q5_0
+        let bytes = Self.randomRows(type, rows: rows, width: width, rng: &rng)
+        let inputs = (0..<6).map { _ in (0..<width).map { _ in Float(rng.nextGaussian()) } }
+        let expected = inputs.map { x in
+            var y = [Float](repeating: 0, count: rows)
+            bytes.withUnsafeBytes { raw in _ = gemma_quantized_matvec(Int32(type.rawValue), raw.baseAddress, 0, Int64(rows), Int64(width), x, &y) }
+            return y
+        }
+        let results = await withTaskGroup(of: (Int, [Float]).self) { group in
+            for (i, x) in inputs.enumerated() {
+                group.addTask {
+                    var last = [Float]()
+                    for _ in 0..<20 {
+                        var y = [Float](repeating: .nan, count: rows)
+                        bytes.withUnsafeBytes { raw in
+                            _ = gemma_quantized_matvec_parallel(Int32(type.rawValue), raw.baseAddress, Int64(rows), Int64(width), x, &y, 2)
+                        }
+                        last = y
+                    }
+                    return (i, last)
+                }
+            }
+            var all = [[Float]](repeating: [], count: inputs.count)
+            for await (i, y) in group { all[i] = y }
+            return all
+        }
+        for i in inputs.indices { #expect(results[i].map(\.bitPattern) == expected[i].map(\.bitPattern), "caller \(i)") }
+    }
+
     @Test("types without a kernel and widths that are not whole blocks are refused")
     func refusals() {
         var y: Float = 0
