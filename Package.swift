@@ -89,9 +89,12 @@ let package = Package(
                 path: "Plugins/Gemma3Backbone"),
         // Gemma 3 decoding kernels in C: matrix-vector products read from GGML's quantized
         // blocks (the Q8_0 tied LM head, the Q4_K/Q5_0/Q6_K/Q8_0 projections).
-        .target(name: "CGemmaKernels", path: "Sources/CGemmaKernels"),
+        .target(name: "CGemmaKernels", dependencies: ["CWorkerPool"], path: "Sources/CGemmaKernels"),
+        // A pool of threads that poll between jobs, for the many short parallel jobs of a
+        // forward pass (`Threads.parallelFor`, the decoding products).
+        .target(name: "CWorkerPool", path: "Sources/CWorkerPool"),
         // MARK: Numerics engine (tensors, differentiable operations, optimizers, safetensors)
-        .target(name: "NumericsEngine", dependencies: ["CBLAS", "CMatrixKernels", "BiomechCore"],
+        .target(name: "NumericsEngine", dependencies: ["CBLAS", "CMatrixKernels", "CWorkerPool", "BiomechCore"],
                 path: "Sources/NumericsEngine"),
         // Matrix products in C that OpenBLAS does not provide (bfloat16 inputs, float32 sums).
         .target(name: "CMatrixKernels", path: "Sources/CMatrixKernels"),

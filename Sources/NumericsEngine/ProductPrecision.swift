@@ -77,7 +77,7 @@ public final class BFloat16PackedMatrix: @unchecked Sendable {
                          beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
         guard m > 0 else { return }
         let (n, k) = (self.n, self.k)
-        let rowPanels = (m + 11) / 12, panels = (n + 31) / 32
+        let rowPanels = (m + 11) / 12
         guard let buffer = bf16_shared_a_buffer(bf16_packed_a_size(Int64(m), Int64(k))) else {
             preconditionFailure("bfloat16 product: out of memory for the packed activations")
         }

@@ -1,11 +1,14 @@
 import CBLAS
-import Dispatch
+import CWorkerPool
 
 /// The engine's thread setting and a parallel-for over index ranges.
 ///
 /// `Threads.count` is used both by OpenBLAS (matrix products) and by the engine's own
 /// kernels (elementwise work, normalisation rows, attention heads), which split their
-/// index space into `count` contiguous ranges run on libdispatch's worker pool.
+/// index space into `count` contiguous ranges run on the calling thread and the workers of
+/// `worker_pool_run` (Sources/CWorkerPool), which poll for the next job for a moment instead
+/// of sleeping: a forward pass makes hundreds of short jobs, and a sleeping thread's wake-up
+/// (≈ 40 µs here, with libdispatch) costs as much as many of them.
 /// Set it once at start-up with `Threads.setCount(_:)`; the default is the number of
 /// processors OpenBLAS reports.
 public enum Threads {
@@ -31,14 +34,7 @@ public enum Threads {
         if n <= 0 { return }
         let parts = Swift.min(current, Swift.max(1, n / Swift.max(1, minPerThread)))
         if parts <= 1 { body(0..<n); return }
-        withoutActuallyEscaping(body) { body in
-            // The closure runs only inside concurrentPerform, which returns after all
-            // iterations finish; each iteration gets a disjoint range.
-            let task = UncheckedSendable(body)
-            DispatchQueue.concurrentPerform(iterations: parts) { i in
-                task.value((n * i / parts)..<(n * (i + 1) / parts))
-            }
-        }
+        runOnPool(parts) { i in body((n * i / parts)..<(n * (i + 1) / parts)) }
     }
 
     /// The number of parts `parallelFor(_:minPerThread:)` would split `n` items into.
@@ -52,10 +48,26 @@ public enum Threads {
         if n <= 0 { return }
         let parts = Swift.max(1, Swift.min(parts, n))
         if parts == 1 { body(0, 0..<n); return }
-        withoutActuallyEscaping(body) { body in
-            let task = UncheckedSendable(body)
-            DispatchQueue.concurrentPerform(iterations: parts) { i in
-                task.value(i, (n * i / parts)..<(n * (i + 1) / parts))
+        runOnPool(parts) { i in body(i, (n * i / parts)..<(n * (i + 1) / parts)) }
+    }
+
+    /// The closure of one pool job, reached from C through an unretained pointer.
+    private final class PoolJob {
+        let run: (Int) -> Void
+        init(_ run: @escaping (Int) -> Void) { self.run = run }
+    }
+
+    /// Runs `chunk(i)` for every `i` in `0..<chunks` on the worker pool and returns when all
+    /// are done (each chunk once, on whichever thread claims it; serially when the pool is
+    /// busy, as for a nested call).
+    @usableFromInline
+    static func runOnPool(_ chunks: Int, _ chunk: (Int) -> Void) {
+        withoutActuallyEscaping(chunk) { chunk in
+            let job = PoolJob(chunk)
+            withExtendedLifetime(job) {
+                _ = worker_pool_run(Int64(chunks), Int32(current), { context, i in
+                    Unmanaged<PoolJob>.fromOpaque(context!).takeUnretainedValue().run(Int(i))
+                }, Unmanaged.passUnretained(job).toOpaque())
             }
         }
     }

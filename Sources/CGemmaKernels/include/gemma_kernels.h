@@ -22,10 +22,11 @@ int gemma_quantized_matvec(int32_t ggml_type, const void *blocks, int64_t row_be
 int gemma_quantized_matvec_portable(int32_t ggml_type, const void *blocks, int64_t row_begin, int64_t row_end,
                                     int64_t row_length, const float *x, float *y);
 
-/// The same product for rows [0, rows), split over `threads` threads (the caller and a
-/// pool of workers that poll for work between jobs instead of sleeping, so the ~130 short
-/// products of a decoding step do not each pay a thread wake-up). One job runs at a time;
-/// a caller that finds the pool busy computes serially. Returns 0, or -1 for an unhandled type.
+/// The same product for rows [0, rows), in chunks over `threads` threads: the caller and
+/// the workers of worker_pool_run (which poll for work between jobs instead of sleeping, so
+/// the ~130 short products of a decoding step do not each pay a thread wake-up). A caller that
+/// finds the pool busy computes serially. Each row's result is the same bits as
+/// gemma_quantized_matvec's. Returns 0, or -1 for an unhandled type.
 int gemma_quantized_matvec_parallel(int32_t ggml_type, const void *blocks, int64_t rows, int64_t row_length,
                                     const float *x, float *y, int threads);
 
