@@ -100,7 +100,7 @@ let package = Package(
         .target(name: "CMatrixKernels", path: "Sources/CMatrixKernels"),
         // Finite-difference gradient checks shared by the test targets.
         .target(name: "GradientChecking", dependencies: ["NumericsEngine", "BiomechCore"], path: "Tests/GradientChecking"),
-        .testTarget(name: "NumericsEngineTests", dependencies: ["NumericsEngine", "CMatrixKernels", "BiomechCore", "GradientChecking"],
+        .testTarget(name: "NumericsEngineTests", dependencies: ["NumericsEngine", "CMatrixKernels", "CWorkerPool", "BiomechCore", "GradientChecking"],
                     path: "Tests/NumericsEngineTests",
                     resources: [.copy("Fixtures")]),
         // MARK: End of numerics engine
