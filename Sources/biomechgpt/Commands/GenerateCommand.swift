@@ -21,12 +21,15 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "'file', or a random configuration ('tiny', 'small') for a quick demo.") var config = "file"
     @Option(help: "Threads for BLAS and kernels.") var threads = 2
     @Option(name: .customLong("context-length"), help: "Longest prompt plus generation.") var contextLength = 4096
+    @Option(name: .customLong("projection-precision"),
+            help: "Arithmetic of the prompt's projection products: float32 (exact) or bfloat16 (faster, inexact; docs/gemma3.md).")
+    var projectionPrecision = "float32"
     @Flag(help: "Print timings to stderr.") var stats = false
 
     func run() throws {
         try reportingErrors {
             var parameters = ["config": config, "threads": String(threads), "seed": String(seed),
-                              "context_length": String(contextLength)]
+                              "context_length": String(contextLength), "projection_precision": projectionPrecision]
             if let model { parameters["model"] = model }
             let backbone = try Gemma3LanguageBackbone.make(PluginParameters(parameters, path: "generate"))
             let text = chat ? backbone.chatPrompt([ChatTurn(.user, prompt)], openModelTurn: true) : prompt
