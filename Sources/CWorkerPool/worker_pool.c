@@ -7,10 +7,11 @@
  * after each job (pausing, and yielding the core to anything else runnable) before they
  * sleep on a condition variable.
  *
- * A claim word holds the job's generation (high bits) and its next unclaimed chunk (low
- * bits); a claim is a compare-and-swap that also checks the generation, so a worker that
- * wakes late can never take a chunk of a later job with an earlier job's view. The caller
- * waits for chunks to finish, never for workers to arrive.
+ * One atomic claim word holds the job's generation, its chunk count and its next unclaimed
+ * chunk; a claim is a compare-and-swap of that word, so a worker that wakes late can never
+ * take a chunk of a later job with an earlier job's view, and the job's other fields are
+ * read only after a successful claim (when the submitter is waiting for that chunk and
+ * cannot change them). The caller waits for chunks to finish, never for workers to arrive.
  */
 #include "worker_pool.h"
 #include <pthread.h>
@@ -24,8 +25,13 @@
 #define CPU_RELAX() ((void)0)
 #endif
 
-enum { MAX_THREADS = 64, CHUNK_BITS = 24 };
-static const uint64_t CHUNK_MASK = ((uint64_t)1 << CHUNK_BITS) - 1;
+enum { MAX_THREADS = 64 };
+/* The claim word: generation (32 bits) | chunk count (16) | next unclaimed chunk (16). */
+enum { COUNT_SHIFT = 16, GENERATION_SHIFT = 32 };
+static const int64_t MAX_CHUNKS_PER_JOB = 0xFFFF;
+static inline uint64_t generation_of(uint64_t word) { return word >> GENERATION_SHIFT; }
+static inline int64_t count_of(uint64_t word) { return (int64_t)((word >> COUNT_SHIFT) & 0xFFFF); }
+static inline int64_t next_of(uint64_t word) { return (int64_t)(word & 0xFFFF); }
 /* How long a worker keeps polling after its last job before it sleeps: long enough to span
    the serial gaps of a forward pass, short enough to give the core back soon to other
    threads (OpenBLAS's) when the next job is far away. */
@@ -34,7 +40,7 @@ static const int64_t SPIN_NANOSECONDS = 500000;
 typedef struct {
     worker_pool_task task;
     void *context;
-    int64_t chunks;
+    int64_t first;                   /* chunk index of the job's chunk 0 (long loops run as several jobs) */
 } pool_job;
 
 static pthread_mutex_t submit_lock = PTHREAD_MUTEX_INITIALIZER; /* one job at a time */
@@ -42,7 +48,7 @@ static pthread_mutex_t sleep_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t wake_up = PTHREAD_COND_INITIALIZER;
 static int workers;                  /* started so far; guarded by submit_lock */
 static pool_job job;                 /* written only while no chunk is claimed or running */
-static _Atomic uint64_t claim;       /* generation << CHUNK_BITS | next chunk */
+static _Atomic uint64_t claim;
 static _Atomic int64_t chunks_done;
 static _Atomic int sleepers;
 
@@ -56,12 +62,9 @@ static int64_t monotonic_ns(void) {
 static void run_chunks(uint64_t gen) {
     for (;;) {
         uint64_t c = atomic_load_explicit(&claim, memory_order_acquire);
-        if ((c >> CHUNK_BITS) != gen) return;
-        int64_t chunk = (int64_t)(c & CHUNK_MASK);
-        /* The job's fields are those of `gen` while one of its chunks is unclaimed. */
-        if (chunk >= job.chunks) return;
+        if (generation_of(c) != gen || next_of(c) >= count_of(c)) return;
         if (!atomic_compare_exchange_weak_explicit(&claim, &c, c + 1, memory_order_acq_rel, memory_order_acquire)) continue;
-        job.task(job.context, chunk);
+        job.task(job.context, job.first + next_of(c));
         atomic_fetch_add_explicit(&chunks_done, 1, memory_order_release);
     }
 }
@@ -70,7 +73,7 @@ static void run_chunks(uint64_t gen) {
 static uint64_t wait_for_job(uint64_t seen) {
     int64_t deadline = monotonic_ns() + SPIN_NANOSECONDS;
     for (unsigned spins = 1;; spins++) {
-        uint64_t g = atomic_load_explicit(&claim, memory_order_acquire) >> CHUNK_BITS;
+        uint64_t g = generation_of(atomic_load_explicit(&claim, memory_order_acquire));
         if (g != seen) return g;
         CPU_RELAX();
         if (spins % 256 == 0) {
@@ -81,7 +84,7 @@ static uint64_t wait_for_job(uint64_t seen) {
     pthread_mutex_lock(&sleep_lock);
     atomic_fetch_add(&sleepers, 1);          /* seq_cst: pairs with the submitter's load */
     uint64_t g;
-    while ((g = atomic_load(&claim) >> CHUNK_BITS) == seen) pthread_cond_wait(&wake_up, &sleep_lock);
+    while ((g = generation_of(atomic_load(&claim))) == seen) pthread_cond_wait(&wake_up, &sleep_lock);
     atomic_fetch_sub(&sleepers, 1);
     pthread_mutex_unlock(&sleep_lock);
     return g;
@@ -89,7 +92,7 @@ static uint64_t wait_for_job(uint64_t seen) {
 
 static void *worker_main(void *argument) {
     (void)argument;
-    uint64_t seen = atomic_load(&claim) >> CHUNK_BITS;
+    uint64_t seen = generation_of(atomic_load(&claim));
     for (;;) {
         seen = wait_for_job(seen);
         run_chunks(seen);
@@ -116,10 +119,25 @@ static void run_serially(int64_t chunks, worker_pool_task task, void *context) {
     for (int64_t c = 0; c < chunks; c++) task(context, c);
 }
 
+/* One job of at most MAX_CHUNKS_PER_JOB chunks. Holds submit_lock. */
+static void run_job(int64_t first, int64_t chunks, worker_pool_task task, void *context) {
+    job.task = task; job.context = context; job.first = first;
+    atomic_store(&chunks_done, 0);
+    uint64_t gen = (generation_of(atomic_load(&claim)) + 1) & 0xFFFFFFFFu;
+    atomic_store(&claim, gen << GENERATION_SHIFT | (uint64_t)chunks << COUNT_SHIFT);  /* seq_cst: publishes the job */
+    if (atomic_load(&sleepers) > 0) {
+        pthread_mutex_lock(&sleep_lock);
+        pthread_cond_broadcast(&wake_up);
+        pthread_mutex_unlock(&sleep_lock);
+    }
+    run_chunks(gen);
+    while (atomic_load_explicit(&chunks_done, memory_order_acquire) < chunks) CPU_RELAX();
+}
+
 int worker_pool_run(int64_t chunks, int threads, worker_pool_task task, void *context) {
     if (chunks <= 0) return 0;
     if (threads > MAX_THREADS) threads = MAX_THREADS;
-    if (threads <= 1 || chunks == 1 || chunks > (int64_t)CHUNK_MASK || pthread_mutex_trylock(&submit_lock) != 0) {
+    if (threads <= 1 || chunks == 1 || pthread_mutex_trylock(&submit_lock) != 0) {
         run_serially(chunks, task, context);
         return 0;
     }
@@ -128,17 +146,10 @@ int worker_pool_run(int64_t chunks, int threads, worker_pool_task task, void *co
         run_serially(chunks, task, context);
         return 0;
     }
-    job.task = task; job.context = context; job.chunks = chunks;
-    atomic_store(&chunks_done, 0);
-    uint64_t gen = (atomic_load(&claim) >> CHUNK_BITS) + 1;
-    atomic_store(&claim, gen << CHUNK_BITS);  /* seq_cst: publishes the job */
-    if (atomic_load(&sleepers) > 0) {
-        pthread_mutex_lock(&sleep_lock);
-        pthread_cond_broadcast(&wake_up);
-        pthread_mutex_unlock(&sleep_lock);
+    for (int64_t first = 0; first < chunks; first += MAX_CHUNKS_PER_JOB) {
+        int64_t count = chunks - first < MAX_CHUNKS_PER_JOB ? chunks - first : MAX_CHUNKS_PER_JOB;
+        run_job(first, count, task, context);
     }
-    run_chunks(gen);
-    while (atomic_load_explicit(&chunks_done, memory_order_acquire) < chunks) CPU_RELAX();
     pthread_mutex_unlock(&submit_lock);
     return 1;
 }

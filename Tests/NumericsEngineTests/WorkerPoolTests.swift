@@ -29,7 +29,7 @@ struct WorkerPoolTests {
     @Test("every chunk runs exactly once, on the pool or serially")
     func everyChunkOnce() {
         for threads in [1, 2, 4] {
-            for chunks in [1, 2, 3, 17, 1000] {
+            for chunks in [1, 2, 3, 17, 1000, 70_000] {  // 70,000: more than one job holds
                 let counts = Counts(chunks)
                 let onPool = worker_pool_run(Int64(chunks), Int32(threads), Self.countChunk, Unmanaged.passUnretained(counts).toOpaque())
                 #expect(counts.all == [Int](repeating: 1, count: chunks), "\(chunks) chunks, \(threads) threads")
