@@ -83,7 +83,9 @@ public final class Gemma3KVCache {
                         var i0 = 0
                         while i0 < n {
                             let i1 = Swift.min(n, i0 + rowBlock)
-                            let keyCount = visibleSlots(upTo: (i0..<i1).map { pp[$0] }.max()!)
+                            var lastPosition = pp[i0]
+                            for i in (i0 + 1)..<i1 { lastPosition = Swift.max(lastPosition, pp[i]) }
+                            let keyCount = visibleSlots(upTo: lastPosition)
                             let sh = ss + h * n * used + i0 * used
                             if keyCount > 0 {
                                 BLAS.gemm(transB: true, m: i1 - i0, n: keyCount, k: hd, alpha: scale, a: qs + i0 * qw + h * hd, lda: qw,

@@ -192,12 +192,13 @@ static uint32_t *packed_panel(const void *packed, int64_t n, int64_t k0, int64_t
     return (uint32_t *)packed + (k0 / KC) * panel_count(n) * (KC / 2) * NR + p * ((kc + 1) / 2) * NR;
 }
 
-/* The product for the columns [n0, n1): A packed per k block, B panel by panel; beta applies
- * with the first k block, later blocks accumulate. */
+/* Panel p of a bf16_pack_a buffer for the k block starting at k0. */
 static uint32_t *packed_a_panel(const void *packed, int64_t m, int64_t k0, int64_t kc, int64_t p) {
     return (uint32_t *)packed + (k0 / KC) * ((m + MR - 1) / MR) * MR * (KC / 2) + p * MR * ((kc + 1) / 2);
 }
 
+/* The product for the columns [n0, n1): A packed per k block (or taken from a shared
+ * packing), B panel by panel; beta applies with the first k block, later blocks accumulate. */
 static int product(a_source asrc, int64_t m, int64_t n, int64_t k, float alpha, b_source src,
                    float beta, float *c, int64_t ldc, int64_t n0, int64_t n1) {
     if (n1 > n) n1 = n;

@@ -1,9 +1,9 @@
-/* GELU (tanh form) times a gate, y = GELU(g) · u, with AVX-512 when the processor has it.
+/* GELU (tanh form), alone or times a gate (y = GELU(g) · u), with AVX-512 when the processor has it.
  *
  * The same formula as NumericsEngine's GELUMath (sigmoid form of tanh: GELU(x) =
  * x · 1 / (1 + e^(−2c(x + a x³))), e^x by Cody–Waite reduction and the Cephes polynomial,
  * inputs clamped to [−87, 88]). Swift's SIMD types compile to 128-bit operations on a
- * baseline x86-64 build; this file gives the 18 GELUs of a Gemma 3 prefill 16-lane vectors.
+ * baseline x86-64 build; this file gives the engine's GELUs (18 in a Gemma 3 prefill) 16-lane vectors.
  */
 #include "matrix_kernels.h"
 /* No fused multiply-adds anywhere here: the scalar path must round as the Swift code does. */
@@ -35,6 +35,12 @@ static inline float exp_cephes(float x) {
 }
 
 static inline float gelu(float x) { return x * (1 / (1 + exp_cephes(-(2 * GELU_C * (x + GELU_A * x * x * x))))); }
+
+/* y = GELU(g) · u, or GELU(g) when u is NULL. */
+static void gated_gelu_scalar(const float *g, const float *u, float *y, int64_t n) {
+    if (u) for (int64_t i = 0; i < n; i++) y[i] = gelu(g[i]) * u[i];
+    else for (int64_t i = 0; i < n; i++) y[i] = gelu(g[i]);
+}
 
 #if defined(__x86_64__)
 __attribute__((target("avx512f")))
@@ -68,9 +74,9 @@ static void gated_gelu_avx512(const float *g, const float *u, float *y, int64_t 
         __m512 t = _mm512_mul_ps(twoC, _mm512_add_ps(x, cube));
         __m512 e = exp16(_mm512_sub_ps(_mm512_setzero_ps(), t));
         __m512 v = _mm512_mul_ps(x, _mm512_div_ps(one, _mm512_add_ps(one, e)));
-        _mm512_storeu_ps(y + i, _mm512_mul_ps(v, _mm512_loadu_ps(u + i)));
+        _mm512_storeu_ps(y + i, u ? _mm512_mul_ps(v, _mm512_loadu_ps(u + i)) : v);
     }
-    for (; i < n; i++) y[i] = gelu(g[i]) * u[i];
+    gated_gelu_scalar(g + i, u ? u + i : NULL, y + i, n - i);
 }
 #endif
 
@@ -93,9 +99,7 @@ void gated_gelu(const float *gate, const float *up, float *y, int64_t n) {
 #if defined(__x86_64__)
     if (have_avx512()) { gated_gelu_avx512(gate, up, y, n); return; }
 #endif
-    for (int64_t i = 0; i < n; i++) y[i] = gelu(gate[i]) * up[i];
+    gated_gelu_scalar(gate, up, y, n);
 }
 
-void gated_gelu_portable(const float *gate, const float *up, float *y, int64_t n) {
-    for (int64_t i = 0; i < n; i++) y[i] = gelu(gate[i]) * up[i];
-}
+void gated_gelu_portable(const float *gate, const float *up, float *y, int64_t n) { gated_gelu_scalar(gate, up, y, n); }

@@ -7,7 +7,7 @@ import CBLAS
 /// benchmarks print the family beside their numbers because it decides the speed of every
 /// matrix product: on the 2-core AVX-512 machine of docs/benchmarks.md, whose environment sets
 /// `OPENBLAS_CORETYPE=Haswell` (AVX2 kernels), OpenBLAS's own choice without it (`Cooperlake`,
-/// AVX-512) makes Gemma 3 prefill 1.5–1.8× and VQ-VAE training 1.4× faster (the table at the
+/// AVX-512) makes Gemma 3 float32 prefill 1.4–1.6× and VQ-VAE training 1.4–1.5× faster (the table at the
 /// top of docs/benchmarks.md).
 public enum BLASKernels {
     /// The kernel family OpenBLAS chose (e.g. `Haswell`, `SkylakeX`, `Cooperlake`).

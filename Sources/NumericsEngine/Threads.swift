@@ -51,23 +51,17 @@ public enum Threads {
         runOnPool(parts) { i in body(i, (n * i / parts)..<(n * (i + 1) / parts)) }
     }
 
-    /// The closure of one pool job, reached from C through an unretained pointer.
-    private final class PoolJob {
-        let run: (Int) -> Void
-        init(_ run: @escaping (Int) -> Void) { self.run = run }
-    }
-
     /// Runs `chunk(i)` for every `i` in `0..<chunks` on the worker pool and returns when all
     /// are done (each chunk once, on whichever thread claims it; serially when the pool is
-    /// busy, as for a nested call).
+    /// busy, as for a nested call). The closure reaches C as a pointer to this frame's copy.
     @usableFromInline
     static func runOnPool(_ chunks: Int, _ chunk: (Int) -> Void) {
         withoutActuallyEscaping(chunk) { chunk in
-            let job = PoolJob(chunk)
-            withExtendedLifetime(job) {
+            var job = chunk
+            withUnsafeMutablePointer(to: &job) { pointer in
                 _ = worker_pool_run(Int64(chunks), Int32(current), { context, i in
-                    Unmanaged<PoolJob>.fromOpaque(context!).takeUnretainedValue().run(Int(i))
-                }, Unmanaged.passUnretained(job).toOpaque())
+                    context!.assumingMemoryBound(to: ((Int) -> Void).self).pointee(Int(i))
+                }, pointer)
             }
         }
     }

@@ -41,7 +41,7 @@ struct FastMathTests {
     /// Inputs across GELU's range: both tails (where e^x is clamped), around 0, and tiny values.
     static let geluInputs: [Float] = (0..<403).map { Float($0) * 0.25 - 50 } + [0, -0, 1e-30, -1e-30, 90, -90, 1e4, -1e4]
 
-    @Test("GELU: the 8-lane Swift path, the AVX-512 C kernel and the portable C path give the scalar's bits")
+    @Test("GELU: the AVX-512 C kernel and the portable C path give the scalar's bits, with and without a gate")
     func geluPathsAgreeBitwise() {
         let x = Self.geluInputs, n = x.count
         let up = (0..<n).map { Float($0 % 7) * 0.5 - 1.25 }
@@ -50,7 +50,12 @@ struct FastMathTests {
         gated_gelu(x, up, &vectorC, Int64(n))
         gated_gelu_portable(x, up, &portableC, Int64(n))
         let layer = GELU().forward(Tensor(shape: [n], values: x)).scalars
+        var ungatedC = [Float](repeating: .nan, count: n), ungatedPortable = ungatedC
+        gated_gelu(x, nil, &ungatedC, Int64(n))
+        gated_gelu_portable(x, nil, &ungatedPortable, Int64(n))
         for i in 0..<n {
+            #expect(ungatedC[i].bitPattern == GELUMath.value(x[i]).bitPattern, "gated_gelu(\(x[i]), no gate)")
+            #expect(ungatedPortable[i].bitPattern == GELUMath.value(x[i]).bitPattern, "gated_gelu_portable(\(x[i]), no gate)")
             #expect(vectorC[i].bitPattern == scalar[i].bitPattern, "gated_gelu(\(x[i])) = \(vectorC[i]), scalar \(scalar[i])")
             #expect(portableC[i].bitPattern == scalar[i].bitPattern, "gated_gelu_portable(\(x[i])) = \(portableC[i])")
             #expect(layer[i].bitPattern == GELUMath.value(x[i]).bitPattern, "GELU layer at \(x[i])")

@@ -39,8 +39,9 @@ void *bf16_shared_a_buffer(int64_t bytes);
 int bf16_gemm_prepacked(int64_t m, int64_t n, int64_t k, float alpha, const void *packed_a, const void *packed_b,
                         float beta, float *c, int64_t ldc, int64_t n_begin, int64_t n_end);
 
-/// y[i] = GELU(gate[i]) · up[i] (tanh form), 16 lanes at a time with AVX-512 when the processor
-/// has it; the same operations in the same order as NumericsEngine's GELUMath.value.
+/// y[i] = GELU(gate[i]) · up[i] (tanh form), or GELU(gate[i]) when `up` is NULL; 16 lanes at a
+/// time with AVX-512 when the processor has it; the same operations in the same order as
+/// NumericsEngine's GELUMath.value, so the same bits.
 void gated_gelu(const float *gate, const float *up, float *y, int64_t n);
 
 /// The same by the portable scalar path only (for tests of the vector path).
