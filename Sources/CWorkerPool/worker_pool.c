@@ -2,8 +2,8 @@
  *
  * A forward pass of Gemma 3 270M makes hundreds of parallel jobs of 10–300 µs each (the
  * products of a decoding step, the norms and activations of a prefill). Handing each to a
- * sleeping thread (libdispatch, or a condition variable) costs a wake-up of about 40 µs on
- * these machines, as much as the job. Here the workers poll a job counter for a short while
+ * sleeping thread (libdispatch, or a condition variable) costs a wake-up that is as long as
+ * many of these jobs. Here the workers poll a job counter for a short while
  * after each job (pausing, and yielding the core to anything else runnable) before they
  * sleep on a condition variable.
  *

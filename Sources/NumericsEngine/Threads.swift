@@ -8,7 +8,7 @@ import CWorkerPool
 /// index space into `count` contiguous ranges run on the calling thread and the workers of
 /// `worker_pool_run` (Sources/CWorkerPool), which poll for the next job for a moment instead
 /// of sleeping: a forward pass makes hundreds of short jobs, and a sleeping thread's wake-up
-/// (≈ 40 µs here, with libdispatch) costs as much as many of them.
+/// (libdispatch's workers sleep between jobs) costs as much as many of them.
 /// Set it once at start-up with `Threads.setCount(_:)`; the default is the number of
 /// processors OpenBLAS reports.
 public enum Threads {
