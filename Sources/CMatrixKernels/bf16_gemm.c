@@ -32,16 +32,54 @@ static inline float at(const float *x, int64_t ld, int trans, int64_t i, int64_t
 }
 static inline uint32_t pair(float lo, float hi) { return (uint32_t)f32_to_bf16(lo) | ((uint32_t)f32_to_bf16(hi) << 16); }
 
-/* Pairs along a contiguous run: dst[t * stride] = (x[2t], x[2t+1]) for t < (count+1)/2 (odd tail zero padded). */
-__attribute__((target("avx512f,avx512bf16,avx512vl")))
-static void pairs_along(const float *x, int64_t count, uint32_t *dst, int64_t stride) {
-    int64_t t = 0;
-    const __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15), _mm512_set1_epi32((int)stride));
-    for (; 2 * t + 32 <= count; t += 16) {
-        __m512i v = (__m512i)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(x + 2 * t + 16), _mm512_loadu_ps(x + 2 * t));
-        _mm512_i32scatter_epi32(dst + t * stride, idx, v, 4);
+/* Transposes 16 x 16 dwords in place: afterwards r[j] holds element j of every input row. */
+__attribute__((target("avx512f")))
+static inline void transpose16(__m512i r[16]) {
+    __m512i t[16];
+    for (int i = 0; i < 8; i++) {  /* per 128-bit lane: rows 2i, 2i+1 interleaved */
+        t[2 * i] = _mm512_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_epi32(r[2 * i], r[2 * i + 1]);
     }
-    for (; 2 * t < count; t++) dst[t * stride] = pair(x[2 * t], 2 * t + 1 < count ? x[2 * t + 1] : 0.0f);
+    __m512i s[4][4];  /* s[g][q], lane L: column 4L + q of rows 4g..4g+3 */
+    for (int g = 0; g < 4; g++) {
+        s[g][0] = _mm512_unpacklo_epi64(t[4 * g], t[4 * g + 2]);
+        s[g][1] = _mm512_unpackhi_epi64(t[4 * g], t[4 * g + 2]);
+        s[g][2] = _mm512_unpacklo_epi64(t[4 * g + 1], t[4 * g + 3]);
+        s[g][3] = _mm512_unpackhi_epi64(t[4 * g + 1], t[4 * g + 3]);
+    }
+    for (int q = 0; q < 4; q++) {  /* a 4 x 4 transpose of 128-bit lanes */
+        __m512i v0 = _mm512_shuffle_i32x4(s[0][q], s[1][q], 0x44), v1 = _mm512_shuffle_i32x4(s[0][q], s[1][q], 0xEE);
+        __m512i v2 = _mm512_shuffle_i32x4(s[2][q], s[3][q], 0x44), v3 = _mm512_shuffle_i32x4(s[2][q], s[3][q], 0xEE);
+        r[q] = _mm512_shuffle_i32x4(v0, v2, 0x88);
+        r[4 + q] = _mm512_shuffle_i32x4(v0, v2, 0xDD);
+        r[8 + q] = _mm512_shuffle_i32x4(v1, v3, 0x88);
+        r[12 + q] = _mm512_shuffle_i32x4(v1, v3, 0xDD);
+    }
+}
+
+/* Pairs along rows, transposed: dst[t * stride + r] = (x_r[2t], x_r[2t+1]) for the rows
+ * r < nrows (x_r = x + r * ldx) and t < (count+1)/2, the odd tail zero padded. Sixteen rows by
+ * sixteen pairs at a time: convert, then transpose in registers (no scatter stores). */
+__attribute__((target("avx512f,avx512bf16,avx512vl")))
+static void pairs_rows(const float *x, int64_t ldx, int nrows, int64_t count, uint32_t *dst, int64_t stride) {
+    int64_t full = count >= 32 ? (count - 32) / 32 * 16 + 16 : 0;  /* pairs in whole 16-pair blocks */
+    for (int g = 0; g < nrows; g += 16) {
+        int nr = nrows - g < 16 ? nrows - g : 16;
+        __mmask16 keep = (__mmask16)((1u << nr) - 1);
+        for (int64_t t0 = 0; t0 < full; t0 += 16) {
+            __m512i r[16];
+            for (int i = 0; i < 16; i++) {
+                const float *xr = x + (g + i) * ldx + 2 * t0;
+                r[i] = i < nr ? (__m512i)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(xr + 16), _mm512_loadu_ps(xr)) : _mm512_setzero_si512();
+            }
+            transpose16(r);
+            for (int j = 0; j < 16; j++) _mm512_mask_storeu_epi32(dst + (t0 + j) * stride + g, keep, r[j]);
+        }
+        for (int i = 0; i < nr; i++) {
+            const float *xr = x + (g + i) * ldx;
+            for (int64_t t = full; 2 * t < count; t++) dst[t * stride + g + i] = pair(xr[2 * t], 2 * t + 1 < count ? xr[2 * t + 1] : 0.0f);
+        }
+    }
 }
 
 /* Pairs across two rows: dst[c] = (r0[c], r1[c]) for c < w (r1 may be NULL: zeros). */
@@ -59,19 +97,29 @@ static void pairs_across(const float *r0, const float *r1, int64_t w, uint32_t *
     for (; c < w; c++) dst[c] = pair(r0[c], r1 ? r1[c] : 0.0f);
 }
 
-/* A panel: rows [i0, i0+MR) x k [k0, k0+kc) -> dwords [kp][MR], zero padded */
-static void pack_a(const float *a, int64_t lda, int ta, int64_t m, int64_t i0, int64_t k0, int64_t kc, uint32_t *dst) {
-    int64_t kp_n = (kc + 1) / 2;
-    int rows = (int)(m - i0 < MR ? m - i0 : MR);
-    if (rows < MR) memset(dst, 0, (size_t)kp_n * MR * 4);
+/* A's row panels [p0, p1) for k [k0, k0+kc): panel p at dst + (p - p0) * MR * kp_n as dwords
+ * [kp][MR], rows past m zero. Transposed A is converted a line of up to 4 panels at a time. */
+static void pack_a_panels(const float *a, int64_t lda, int ta, int64_t m, int64_t p0, int64_t p1, int64_t k0, int64_t kc,
+                          uint32_t *dst) {
+    int64_t kp_n = (kc + 1) / 2, panel = MR * kp_n;
     if (!ta) {
-        for (int r = 0; r < rows; r++) pairs_along(a + (i0 + r) * lda + k0, kc, dst + r, MR);
-    } else {
-        uint32_t tmp[MR];
-        for (int64_t kp = 0; kp < kp_n; kp++) {
-            const float *r0 = a + (k0 + 2 * kp) * lda + i0, *r1 = 2 * kp + 1 < kc ? r0 + lda : NULL;
-            if (rows == MR) { pairs_across(r0, r1, MR, tmp); memcpy(dst + kp * MR, tmp, sizeof tmp); }
-            else for (int r = 0; r < rows; r++) dst[kp * MR + r] = pair(r0[r], r1 ? r1[r] : 0.0f);
+        for (int64_t p = p0; p < p1; p++) {
+            int rows = (int)(m - p * MR < MR ? m - p * MR : MR);
+            uint32_t *d = dst + (p - p0) * panel;
+            if (rows < MR) memset(d, 0, (size_t)panel * 4);
+            pairs_rows(a + p * MR * lda + k0, lda, rows, kc, d, MR);
+        }
+        return;
+    }
+    enum { LINE = 4 * MR };
+    uint32_t line[LINE];
+    for (int64_t kp = 0; kp < kp_n; kp++) {
+        const float *r0 = a + (k0 + 2 * kp) * lda, *r1 = 2 * kp + 1 < kc ? r0 + lda : NULL;
+        for (int64_t p = p0; p < p1; p += 4) {
+            int64_t i0 = p * MR, w = m - i0 < LINE ? m - i0 : LINE;
+            if (w < LINE) memset(line, 0, sizeof line);
+            pairs_across(r0 + i0, r1 ? r1 + i0 : NULL, w, line);
+            for (int64_t q = p; q < p + 4 && q < p1; q++) memcpy(dst + (q - p0) * panel + kp * MR, line + (q - p) * MR, MR * 4);
         }
     }
 }
@@ -82,7 +130,7 @@ static void pack_b(const float *b, int64_t ldb, int tb, int64_t n, int64_t j0, i
     int cols = (int)(n - j0 < NR ? n - j0 : NR);
     if (cols < NR) memset(dst, 0, (size_t)kp_n * NR * 4);
     if (tb) {
-        for (int c = 0; c < cols; c++) pairs_along(b + (j0 + c) * ldb + k0, kc, dst + c, NR);
+        pairs_rows(b + j0 * ldb + k0, ldb, cols, kc, dst, NR);
     } else {
         for (int64_t kp = 0; kp < kp_n; kp++) {
             const float *r0 = b + (k0 + 2 * kp) * ldb + j0, *r1 = 2 * kp + 1 < kc ? r0 + ldb : NULL;
@@ -152,14 +200,14 @@ int matrix_kernels_have_bf16(void) {
 /* Packing buffers live per thread and only grow: a fresh allocation of this size per product
  * would be mapped and unmapped by malloc each time, and its pages faulted in again. They are
  * freed when their thread exits (a pthread key's destructor). */
-typedef struct { void *buffer[3]; size_t size[3]; } thread_buffers;
+typedef struct { void *buffer[2]; size_t size[2]; } thread_buffers;
 
 static pthread_key_t buffers_key;
 static pthread_once_t buffers_once = PTHREAD_ONCE_INIT;
 
 static void free_thread_buffers(void *p) {
     thread_buffers *t = p;
-    for (int i = 0; i < 3; i++) free(t->buffer[i]);
+    for (int i = 0; i < 2; i++) free(t->buffer[i]);
     free(t);
 }
 static void make_buffers_key(void) { (void)pthread_key_create(&buffers_key, free_thread_buffers); }
@@ -183,8 +231,8 @@ static void *thread_buffer(int which, size_t bytes) {
 #if defined(__x86_64__)
 /* Where B's panels come from: packed now from float32 (scratch), or from a bf16_pack buffer. */
 typedef struct { const float *b; int64_t ldb; int tb; const void *packed; } b_source;
-/* A's panels: packed now from float32 (per thread), or from a bf16_pack_a buffer shared by threads. */
-typedef struct { const float *a; int64_t lda; int ta; const void *packed; } a_source;
+/* A's panels: always from a bf16_pack_a buffer, shared by the threads that split C's columns. */
+typedef struct { const void *packed; } a_source;
 
 static int64_t panel_count(int64_t n) { return (n + NR - 1) / NR; }
 
@@ -197,8 +245,8 @@ static uint32_t *packed_a_panel(const void *packed, int64_t m, int64_t k0, int64
     return (uint32_t *)packed + (k0 / KC) * ((m + MR - 1) / MR) * MR * (KC / 2) + p * MR * ((kc + 1) / 2);
 }
 
-/* The product for the columns [n0, n1): A packed per k block (or taken from a shared
- * packing), B panel by panel; beta applies with the first k block, later blocks accumulate. */
+/* The product for the columns [n0, n1): A from its shared packing, B panel by panel (packed
+ * now, or taken from a packing); beta applies with the first k block, later blocks accumulate. */
 static int product(a_source asrc, int64_t m, int64_t n, int64_t k, float alpha, b_source src,
                    float beta, float *c, int64_t ldc, int64_t n0, int64_t n1) {
     if (n1 > n) n1 = n;
@@ -209,13 +257,11 @@ static int product(a_source asrc, int64_t m, int64_t n, int64_t k, float alpha, 
         return 0;
     }
     int64_t mpanels = (m + MR - 1) / MR;
-    uint32_t *ap = asrc.packed ? NULL : thread_buffer(0, (size_t)mpanels * MR * (KC / 2 + 1) * 4);
-    uint32_t *scratch = src.packed ? NULL : thread_buffer(1, (size_t)NR * (KC / 2 + 1) * 4);
-    if ((!asrc.packed && !ap) || (!src.packed && !scratch)) return -2;
+    uint32_t *scratch = src.packed ? NULL : thread_buffer(0, (size_t)NR * (KC / 2 + 1) * 4);
+    if (!src.packed && !scratch) return -2;
     for (int64_t k0 = 0; k0 < k; k0 += KC) {
         int64_t kc = k - k0 < KC ? k - k0 : KC, kp_n = (kc + 1) / 2;
-        if (asrc.packed) ap = packed_a_panel(asrc.packed, m, k0, kc, 0);
-        else for (int64_t p = 0; p < mpanels; p++) pack_a(asrc.a, asrc.lda, asrc.ta, m, p * MR, k0, kc, ap + p * MR * kp_n);
+        const uint32_t *ap = packed_a_panel(asrc.packed, m, k0, kc, 0);
         for (int64_t j0 = n0; j0 < n1; j0 += NR) {
             int nv = (int)(n1 - j0 < NR ? n1 - j0 : NR);
             const uint32_t *bp;
@@ -231,15 +277,15 @@ static int product(a_source asrc, int64_t m, int64_t n, int64_t k, float alpha, 
 }
 #endif
 
-int bf16_gemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
-              const float *b, int64_t ldb, float beta, float *c, int64_t ldc, int64_t n0, int64_t n1) {
+int bf16_gemm_packed_a(int tb, int64_t m, int64_t n, int64_t k, float alpha, const void *packed_a, const float *b,
+                       int64_t ldb, float beta, float *c, int64_t ldc, int64_t n0, int64_t n1) {
     if (!matrix_kernels_have_bf16()) return -1;
 #if defined(__x86_64__)
-    a_source asrc = { a, lda, ta, NULL };
+    a_source asrc = { packed_a };
     b_source src = { b, ldb, tb, NULL };
     return product(asrc, m, n, k, alpha, src, beta, c, ldc, n0, n1);
 #else
-    (void)ta; (void)tb; (void)m; (void)n; (void)k; (void)alpha; (void)a; (void)lda; (void)b; (void)ldb; (void)beta;
+    (void)tb; (void)m; (void)n; (void)k; (void)alpha; (void)packed_a; (void)b; (void)ldb; (void)beta;
     (void)c; (void)ldc; (void)n0; (void)n1;
     return -1;
 #endif
@@ -278,7 +324,8 @@ int bf16_pack_a(int ta, int64_t m, int64_t k, const float *a, int64_t lda, void 
 #if defined(__x86_64__)
     for (int64_t k0 = 0; k0 < k; k0 += KC) {
         int64_t kc = k - k0 < KC ? k - k0 : KC;
-        for (int64_t p = panel_begin; p < panel_end; p++) pack_a(a, lda, ta, m, p * MR, k0, kc, packed_a_panel(packed, m, k0, kc, p));
+        if (panel_begin < panel_end)
+            pack_a_panels(a, lda, ta, m, panel_begin, panel_end, k0, kc, packed_a_panel(packed, m, k0, kc, panel_begin));
     }
     return 0;
 #else
@@ -292,7 +339,7 @@ int bf16_gemm_prepacked(int64_t m, int64_t n, int64_t k, float alpha, const void
     if (!matrix_kernels_have_bf16()) return -1;
 #if defined(__x86_64__)
     if (n0 % NR != 0) return -3;
-    a_source asrc = { NULL, 0, 0, packed_a };
+    a_source asrc = { packed_a };
     b_source src = { NULL, 0, 0, packed_b };
     return product(asrc, m, n, k, alpha, src, beta, c, ldc, n0, n1);
 #else
@@ -301,4 +348,4 @@ int bf16_gemm_prepacked(int64_t m, int64_t n, int64_t k, float alpha, const void
 #endif
 }
 
-void *bf16_shared_a_buffer(int64_t bytes) { return bytes > 0 ? thread_buffer(2, (size_t)bytes) : NULL; }
+void *bf16_shared_a_buffer(int64_t bytes) { return bytes > 0 ? thread_buffer(1, (size_t)bytes) : NULL; }

@@ -32,11 +32,27 @@ extension BLAS {
                  beta: beta, c: c, ldc: ldc)
             return
         }
+        let packedA = UncheckedSendable(packSharedA(transA: transA, m: m, k: k, a: a, lda: lda))
         let out = UncheckedSendable(c)
         forColumnRanges(m: m, n: n, k: k) { n0, n1 in
-            bf16_gemm(transA ? 1 : 0, transB ? 1 : 0, Int64(m), Int64(n), Int64(k), alpha, a, Int64(lda),
-                      b, Int64(ldb), beta, out.value, Int64(ldc), n0, n1)
+            bf16_gemm_packed_a(transB ? 1 : 0, Int64(m), Int64(n), Int64(k), alpha, packedA.value, b, Int64(ldb),
+                               beta, out.value, Int64(ldc), n0, n1)
         }
+    }
+
+    /// Rounds and packs `op(A)` once into the calling thread's reusable buffer, its row panels
+    /// split over the engine's threads, so the threads that then split C's columns share it
+    /// (each packing all of A for itself would do that work once per thread).
+    fileprivate static func packSharedA(transA: Bool, m: Int, k: Int, a: UnsafePointer<Float>, lda: Int) -> UnsafeMutableRawPointer {
+        guard let buffer = bf16_shared_a_buffer(bf16_packed_a_size(Int64(m), Int64(k))) else {
+            preconditionFailure("bfloat16 product: out of memory for the packed left operand (\(m) × \(k))")
+        }
+        let packed = UncheckedSendable(buffer)
+        Threads.parallelFor((m + 11) / 12, minPerThread: Swift.max(1, 4096 / Swift.max(1, 12 * k))) { r in
+            _ = bf16_pack_a(transA ? 1 : 0, Int64(m), Int64(k), a, Int64(lda), packed.value,
+                            Int64(r.lowerBound), Int64(r.upperBound))
+        }
+        return buffer
     }
 
     /// Runs `product(n0, n1)` for column ranges of C in whole 32-column panels (the kernel's
@@ -77,15 +93,7 @@ public final class BFloat16PackedMatrix: @unchecked Sendable {
                          beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
         guard m > 0 else { return }
         let (n, k) = (self.n, self.k)
-        let rowPanels = (m + 11) / 12
-        guard let buffer = bf16_shared_a_buffer(bf16_packed_a_size(Int64(m), Int64(k))) else {
-            preconditionFailure("bfloat16 product: out of memory for the packed activations")
-        }
-        let packedA = UncheckedSendable(buffer)
-        Threads.parallelFor(rowPanels, minPerThread: Swift.max(1, 4096 / Swift.max(1, 12 * k))) { r in
-            _ = bf16_pack_a(transA ? 1 : 0, Int64(m), Int64(k), a, Int64(lda), packedA.value,
-                            Int64(r.lowerBound), Int64(r.upperBound))
-        }
+        let packedA = UncheckedSendable(BLAS.packSharedA(transA: transA, m: m, k: k, a: a, lda: lda))
         let out = UncheckedSendable(c), packedB = UncheckedSendable(UnsafeRawPointer(storage))
         BLAS.forColumnRanges(m: m, n: n, k: k) { n0, n1 in
             bf16_gemm_prepacked(Int64(m), Int64(n), Int64(k), alpha, packedA.value, packedB.value,

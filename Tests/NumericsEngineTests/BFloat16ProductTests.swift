@@ -27,8 +27,11 @@ struct BFloat16ProductTests {
         (0..<count).map { _ in let x = Float(rng.nextGaussian()); return rounded ? roundedToBFloat16(x) : x }
     }
 
+    /// (61, 100, 600) and (30, 70, 301) reach the vector packing paths: whole 16-pair blocks
+    /// with a pair tail, an odd k, row panels split over several 48-row lines when A is
+    /// transposed, and 16-row groups (full and partial) when B is.
     @Test("equal to float32 products of bfloat16-rounded inputs, every transpose, ragged sizes, k across blocks",
-          arguments: [(13, 45, 37), (25, 70, 300), (2, 33, 1)])
+          arguments: [(13, 45, 37), (25, 70, 300), (2, 33, 1), (61, 100, 600), (30, 70, 301)])
     func matchesRoundedReference(shape: (Int, Int, Int)) {
         guard BLAS.hasBFloat16Products else { print("SKIP bfloat16 products: this processor has no AVX512-BF16"); return }
         let (m, n, k) = shape

@@ -2,17 +2,17 @@
 #define MATRIX_KERNELS_H
 #include <stdint.h>
 
-/// 1 when the processor has AVX512-BF16 (with AVX-512 F, BW and VL), which bf16_gemm needs.
+/// 1 when the processor has AVX512-BF16 (with AVX-512 F, BW and VL), which the bf16 products need.
 int matrix_kernels_have_bf16(void);
 
 /// C[m x n] = alpha * op(A) * op(B) + beta * C for the columns [n_begin, n_end) of C only
-/// (row-major storage; op(X) is X, or its transpose when the flag is set: A is m x k, or
-/// stored k x m when trans_a; B is k x n, or stored n x k when trans_b). A and B are rounded to
-/// bfloat16 (nearest even) and the products summed in float32. Column ranges of one product
-/// may run on different threads. Returns 0; -1 (nothing written) without AVX512-BF16; -2 when
-/// the packing buffers cannot be allocated.
-int bf16_gemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
-              const float *b, int64_t ldb, float beta, float *c, int64_t ldc, int64_t n_begin, int64_t n_end);
+/// (row-major storage; A is m x k, packed by bf16_pack_a; op(B) is B (k x n), or its transpose
+/// when trans_b (B stored n x k)). Both operands are rounded to bfloat16 (nearest even) and
+/// the products summed in float32. Column ranges of one product may run on different threads,
+/// sharing the packed A. Returns 0; -1 (nothing written) without AVX512-BF16; -2 when the
+/// packing buffer for B cannot be allocated.
+int bf16_gemm_packed_a(int trans_b, int64_t m, int64_t n, int64_t k, float alpha, const void *packed_a, const float *b,
+                       int64_t ldb, float beta, float *c, int64_t ldc, int64_t n_begin, int64_t n_end);
 
 /// Bytes of B (n x k after op) packed by bf16_pack.
 int64_t bf16_packed_size(int64_t n, int64_t k);
@@ -35,7 +35,7 @@ int bf16_pack_a(int trans_a, int64_t m, int64_t k, const float *a, int64_t lda, 
 /// later calls, for bf16_pack_a; NULL when it cannot be allocated.
 void *bf16_shared_a_buffer(int64_t bytes);
 
-/// bf16_gemm with A packed by bf16_pack_a and B by bf16_pack (n_begin a multiple of 32).
+/// bf16_gemm_packed_a with B also packed, by bf16_pack (n_begin a multiple of 32).
 int bf16_gemm_prepacked(int64_t m, int64_t n, int64_t k, float alpha, const void *packed_a, const void *packed_b,
                         float beta, float *c, int64_t ldc, int64_t n_begin, int64_t n_end);
 
