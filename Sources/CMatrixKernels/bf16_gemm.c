@@ -181,22 +181,6 @@ static void micro(int64_t kp_n, const uint32_t *ap, const uint32_t *bp, float al
 
 #endif
 
-int matrix_kernels_have_bf16(void) {
-#if defined(__x86_64__)
-    static int have = -1;
-    int h = __atomic_load_n(&have, __ATOMIC_RELAXED);
-    if (h < 0) {
-        __builtin_cpu_init();
-        h = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl")
-            && __builtin_cpu_supports("avx512bf16");
-        __atomic_store_n(&have, h, __ATOMIC_RELAXED);
-    }
-    return h;
-#else
-    return 0;
-#endif
-}
-
 /* Packing buffers live per thread and only grow: a fresh allocation of this size per product
  * would be mapped and unmapped by malloc each time, and its pages faulted in again. They are
  * freed when their thread exits (a pthread key's destructor). */

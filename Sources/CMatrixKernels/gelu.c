@@ -6,6 +6,7 @@
  * baseline x86-64 build; this file gives the engine's GELUs (18 in a Gemma 3 prefill) 16-lane vectors.
  */
 #include "matrix_kernels.h"
+#include "cpu_features.h"
 /* No fused multiply-adds anywhere here: the scalar path must round as the Swift code does. */
 #pragma STDC FP_CONTRACT OFF
 #include <math.h>
@@ -80,24 +81,9 @@ static void gated_gelu_avx512(const float *g, const float *u, float *y, int64_t 
 }
 #endif
 
-static int have_avx512(void) {
-#if defined(__x86_64__)
-    static int have = -1;
-    int h = __atomic_load_n(&have, __ATOMIC_RELAXED);
-    if (h < 0) {
-        __builtin_cpu_init();
-        h = __builtin_cpu_supports("avx512f");
-        __atomic_store_n(&have, h, __ATOMIC_RELAXED);
-    }
-    return h;
-#else
-    return 0;
-#endif
-}
-
 void gated_gelu(const float *gate, const float *up, float *y, int64_t n) {
 #if defined(__x86_64__)
-    if (have_avx512()) { gated_gelu_avx512(gate, up, y, n); return; }
+    if (cpu_has_avx512f()) { gated_gelu_avx512(gate, up, y, n); return; }
 #endif
     gated_gelu_scalar(gate, up, y, n);
 }

@@ -29,7 +29,8 @@ public final class ReLU {
         gradInput = dx
         let xs = x.data, dy = gradOutput.data, d = dx.data
         Threads.parallelFor(x.count, minPerThread: elementwiseGrain) { range in
-            for i in range { d[i] = xs[i] > 0 ? dy[i] : 0 }
+            // The gradient is loaded unconditionally, so the compiler can vectorize the select.
+            for i in range { let g = dy[i]; d[i] = xs[i] > 0 ? g : 0 }
         }
         return dx
     }

@@ -1,4 +1,5 @@
 import BiomechCore
+import CMatrixKernels
 import Foundation
 
 /// AdamW (Loshchilov & Hutter) with decoupled weight decay and bias correction, as
@@ -42,7 +43,6 @@ public final class AdamW: @unchecked Sendable {
         let t = Float(stepCount)
         let bc1 = 1 - powf(beta1, t), bc2 = 1 - powf(beta2, t)
         let stepSize = learningRate / bc1, invSqrtBC2 = 1 / bc2.squareRoot()
-        let b1 = beta1, b2 = beta2, eps = epsilon
         for p in parameters {
             guard let g = p.grad else { continue }
             let state: (m: Tensor, v: Tensor)
@@ -53,14 +53,12 @@ public final class AdamW: @unchecked Sendable {
             let w = p.value.data + p.gradRowOffset * rowWidth
             let decay = decays(p) ? 1 - learningRate * weightDecay : 1
             let gs = g.data, ms = state.m.data, vs = state.v.data
+            let coefficients = adamw_coefficients(beta1: beta1, beta2: beta2, decay: decay, step_size: stepSize,
+                                                  inv_sqrt_bias2: invSqrtBC2, epsilon: epsilon)
+            // The update itself is a C kernel (16 lanes with AVX-512, CMatrixKernels/adamw.c).
             Threads.parallelFor(g.count, minPerThread: elementwiseGrain) { range in
-                for i in range {
-                    let gi = gs[i]
-                    let m = b1 * ms[i] + (1 - b1) * gi
-                    let v = b2 * vs[i] + (1 - b2) * gi * gi
-                    ms[i] = m; vs[i] = v
-                    w[i] = w[i] * decay - stepSize * m / (v.squareRoot() * invSqrtBC2 + eps)
-                }
+                adamw_update(w + range.lowerBound, gs + range.lowerBound, ms + range.lowerBound, vs + range.lowerBound,
+                             Int64(range.count), coefficients)
             }
         }
     }

@@ -47,4 +47,18 @@ void gated_gelu(const float *gate, const float *up, float *y, int64_t n);
 /// The same by the portable scalar path only (for tests of the vector path).
 void gated_gelu_portable(const float *gate, const float *up, float *y, int64_t n);
 
+/// The constants of one AdamW step (decay = 1 - lr * weight_decay, or 1 for an undecayed tensor;
+/// step_size = lr / (1 - beta1^t); inv_sqrt_bias2 = 1 / sqrt(1 - beta2^t)).
+typedef struct {
+    float beta1, beta2, decay, step_size, inv_sqrt_bias2, epsilon;
+} adamw_coefficients;
+
+/// AdamW on n values: m = b1 m + (1-b1) g; v = b2 v + (1-b2) g g;
+/// w = w decay - step_size m / (sqrt(v) inv_sqrt_bias2 + epsilon) — with AVX-512 when the
+/// processor has it, the same bits either way.
+void adamw_update(float *w, const float *g, float *m, float *v, int64_t n, adamw_coefficients k);
+
+/// The same by the portable scalar path only (for tests of the vector path).
+void adamw_update_portable(float *w, const float *g, float *m, float *v, int64_t n, adamw_coefficients k);
+
 #endif
