@@ -1,3 +1,4 @@
+import BiomechCore
 import NumericsEngine
 
 /// One Gemma 3 decoder layer, written out llm.c style: `forward` keeps what `backward`
@@ -52,7 +53,7 @@ public final class Gemma3DecoderLayer {
                                         "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"]
 
     init(index: Int, configuration c: Gemma3Configuration, weights: any Gemma3WeightSource,
-         rope: RotaryEmbedding) throws {
+         rope: RotaryEmbedding, projectionBuilder: ProjectionBuilder? = nil) throws {
         self.index = index
         isGlobal = c.isGlobal(layer: index)
         prefix = "model.layers.\(index)."
@@ -63,6 +64,13 @@ public final class Gemma3DecoderLayer {
         let p = prefix
         func linear(_ key: String, _ out: Int, _ inp: Int) throws -> any Projection {
             let w = try weights.tensor(p + key + ".weight", shape: [out, inp])
+            if let projectionBuilder {
+                let built = try projectionBuilder(p + key, w)
+                guard built.outFeatures == out, built.inFeatures == inp else {
+                    throw InputError(field: p + key, "the projection builder made a \(built.outFeatures)×\(built.inFeatures) projection, expected \(out)×\(inp)")
+                }
+                return built
+            }
             let linear = Linear(weight: Parameter(name: p + key + ".weight", value: w, isTrainable: false))
             linear.singleRowProduct = weights.singleRowProduct(p + key + ".weight", shape: [out, inp])
             return linear

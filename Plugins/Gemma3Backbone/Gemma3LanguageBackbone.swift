@@ -57,14 +57,18 @@ public final class Gemma3LanguageBackbone: LanguageBackbone, TrainableLanguageMo
     private static func load(_ parameters: PluginParameters, modelPath: String?, config: String, seed: UInt64,
                              context: Int) throws -> Gemma3LanguageBackbone {
         let locate = { try ModelLocator.locate(environment: modelPath.map { [ModelLocator.environmentVariable: $0] } ?? [:]) }
+        // An adapter that quantizes the projections may build them as they load
+        // (``ProjectionBuilding``), so the model is never whole in Float32.
+        let builder = ProjectionBuilding.current
         if config == "file" {
-            return try Gemma3LanguageBackbone(modelAt: try locate(), contextLength: context, seed: seed)
+            return try Gemma3LanguageBackbone(modelAt: try locate(), contextLength: context, seed: seed, projectionBuilder: builder)
         }
         // A random configuration takes the model file's tokenizer when there is one, and a
         // byte-level tokenizer otherwise (so it needs no file at all).
         let tokenizer = try (try? locate()).map { try Gemma3TextTokenizer(gguf: GGUFFile(url: $0)) }
             ?? Gemma3TextTokenizer.byteLevel()
-        return try Gemma3LanguageBackbone(preset: config, tokenizer: tokenizer, contextLength: context, seed: seed)
+        return try Gemma3LanguageBackbone(preset: config, tokenizer: tokenizer, contextLength: context, seed: seed,
+                                          projectionBuilder: builder)
     }
 
     public let model: Gemma3Model
@@ -95,9 +99,11 @@ public final class Gemma3LanguageBackbone: LanguageBackbone, TrainableLanguageMo
 
     /// A model file: a `.gguf` file, or a directory with `config.json`, the tokenizer in a
     /// `.gguf` file beside it being unsupported (the GGUF tokenizer is the one implemented).
-    public convenience init(modelAt url: URL, contextLength: Int = 1024, seed: UInt64 = 0) throws {
+    /// `projectionBuilder`: see ``Gemma3Model/init(configuration:weights:projectionBuilder:)``.
+    public convenience init(modelAt url: URL, contextLength: Int = 1024, seed: UInt64 = 0,
+                            projectionBuilder: ProjectionBuilder? = nil) throws {
         var isDirectory: ObjCBool = false
-        FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory)
+        _ = FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory)
         if isDirectory.boolValue {
             let config = try Gemma3Configuration.load(configJSON: url.appendingPathComponent("config.json"))
             let names = (try? FileManager.default.contentsOfDirectory(atPath: url.path)) ?? []
@@ -105,23 +111,26 @@ public final class Gemma3LanguageBackbone: LanguageBackbone, TrainableLanguageMo
                 throw InputError(file: url.path, "a safetensors model directory needs a .gguf file beside config.json for the tokenizer")
             }
             let tokenizer = try Gemma3TextTokenizer(gguf: GGUFFile(url: url.appendingPathComponent(ggufName)))
-            let model = try Gemma3Model(configuration: config, weights: SafetensorsWeights(directory: url))
+            let model = try Gemma3Model(configuration: config, weights: SafetensorsWeights(directory: url),
+                                        projectionBuilder: projectionBuilder)
             try self.init(model: model, tokenizer: tokenizer, contextLength: contextLength, seed: seed)
         } else {
             let file = try GGUFFile(url: url)
-            let model = try Gemma3Model(configuration: Gemma3Configuration(gguf: file), weights: GGUFWeights(file: file))
+            let model = try Gemma3Model(configuration: Gemma3Configuration(gguf: file), weights: GGUFWeights(file: file),
+                                        projectionBuilder: projectionBuilder)
             try self.init(model: model, tokenizer: Gemma3TextTokenizer(gguf: file), contextLength: contextLength, seed: seed)
             ggufFile = file
         }
     }
 
     /// Random weights of a named size (``Gemma3Configuration/preset(_:)``) over a tokenizer's vocabulary.
-    public convenience init(preset: String, tokenizer: Gemma3TextTokenizer, contextLength: Int = 1024, seed: UInt64 = 0) throws {
+    public convenience init(preset: String, tokenizer: Gemma3TextTokenizer, contextLength: Int = 1024, seed: UInt64 = 0,
+                            projectionBuilder: ProjectionBuilder? = nil) throws {
         guard var config = Gemma3Configuration.preset(preset) else {
             throw InputError(field: "config", "unknown configuration '\(preset)'", allowed: Gemma3Configuration.presetNames)
         }
         config.vocabularySize = tokenizer.vocabularySize
-        let model = try Gemma3Model(configuration: config, weights: RandomWeights(seed: seed))
+        let model = try Gemma3Model(configuration: config, weights: RandomWeights(seed: seed), projectionBuilder: projectionBuilder)
         try self.init(model: model, tokenizer: tokenizer, contextLength: contextLength, seed: seed)
     }
 

@@ -55,8 +55,10 @@ public final class Gemma3Model {
     /// of the `vectors` given to the forward, `[rows, hidden]`.
     public private(set) var inputVectorGradient: Tensor?
 
-    /// Builds the model from a weight source.
-    public init(configuration c: Gemma3Configuration, weights: any Gemma3WeightSource) throws {
+    /// Builds the model from a weight source; `projectionBuilder` (default: frozen `Linear`s)
+    /// makes each attention and MLP projection from its weight as it is loaded.
+    public init(configuration c: Gemma3Configuration, weights: any Gemma3WeightSource,
+                projectionBuilder: ProjectionBuilder? = nil) throws {
         guard c.headCount % c.kvHeadCount == 0 else {
             throw InputError(field: "num_key_value_heads", "\(c.headCount) query heads are not a multiple of \(c.kvHeadCount) KV heads")
         }
@@ -71,7 +73,8 @@ public final class Gemma3Model {
         let global = RotaryEmbedding(headDim: c.headDimension, base: c.ropeTheta, scalingFactor: c.ropeScalingFactor)
         let local = RotaryEmbedding(headDim: c.headDimension, base: c.ropeLocalTheta)
         layers = try (0..<c.layerCount).map {
-            try Gemma3DecoderLayer(index: $0, configuration: c, weights: weights, rope: c.isGlobal(layer: $0) ? global : local)
+            try Gemma3DecoderLayer(index: $0, configuration: c, weights: weights, rope: c.isGlobal(layer: $0) ? global : local,
+                                   projectionBuilder: projectionBuilder)
         }
         let nw = try weights.tensor("model.norm.weight", shape: [c.hiddenSize])
         finalNorm = RMSNorm(weight: Parameter(name: "model.norm.weight", value: nw, isTrainable: false),

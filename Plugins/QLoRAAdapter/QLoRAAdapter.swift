@@ -121,6 +121,19 @@ public final class QLoRAAdapter: Adapter {
         }
     }
 
+    /// For NF4: quantizes each projection as the backbone loads it (``ProjectionBuilding``),
+    /// with this adapter's block size, double quantization and tile buffer, so ``attach(to:)``
+    /// then finds the base already quantized and the Float32 projections never exist together.
+    /// nil for `gguf`, whose base comes from the file's own blocks at attach time.
+    public var projectionBuilder: ProjectionBuilder? {
+        guard configuration.quantization == .nf4 else { return nil }
+        let (blockSize, double, scratch) = (configuration.blockSize, configuration.doubleQuantization, scratch)
+        return { name, weight in
+            QuantizedProjection(name: name, weight: NF4Weight(quantizing: weight, blockSize: blockSize, doubleQuantization: double),
+                                scratch: scratch)
+        }
+    }
+
     public var targetModules: [String] { lora.targetModules }
     public var trainableParameterCount: Int { lora.trainableParameterCount }
     public var trainableParameters: [Parameter] { lora.trainableParameters }

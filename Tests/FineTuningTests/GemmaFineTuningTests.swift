@@ -125,6 +125,41 @@ import Testing
 
     /// QLoRA's `gguf` mode takes its blocks from the file the backbone was loaded from, not
     /// from a path or `$BIOMECHGPT_MODEL` that could name another file.
+    /// NF4 at load (the adapter's projection builder) gives the model that NF4 at attach gives:
+    /// the same codes, the same logits to the bit; attach keeps the projections built at load.
+    @Test func nf4AtLoadEqualsNF4AtAttach() throws {
+        let lora = LoRAConfiguration(rank: 2, alpha: 2, dropout: 0, seed: 1)
+        let atAttach = QLoRAAdapter(configuration: .init(lora: lora))
+        let dense = try Gemma3LanguageBackbone(preset: "tiny", tokenizer: Gemma3TextTokenizer.byteLevel(), contextLength: 64, seed: 4)
+        try atAttach.attach(to: dense)
+
+        let atLoad = QLoRAAdapter(configuration: .init(lora: lora))
+        let builder = try #require(atLoad.projectionBuilder)
+        let quantized = try ProjectionBuilding.$current.withValue(builder) {
+            // Through the plugin factory, as the fine-tuning stage makes it (no model file: byte-level tokenizer).
+            try Gemma3LanguageBackbone.make(PluginParameters(["config": "tiny", "seed": "4", "context_length": "64",
+                                                              "model": "/nonexistent/none.gguf"]))
+        }
+        let built = quantized.model.projections
+        #expect(built.count == 7 * quantized.model.configuration.layerCount)
+        #expect(built.values.allSatisfy { ($0 as? QuantizedProjection)?.weight is NF4Weight }, "projections are NF4 as loaded")
+        try atLoad.attach(to: quantized)
+        for (a, b) in zip(atAttach.lora.projections, atLoad.lora.projections) {
+            #expect(a.name == b.name)
+            let base = try #require(b.base as? QuantizedProjection)
+            #expect(base === (built[b.name] as? QuantizedProjection), "\(b.name): attach replaced the projection built at load")
+            let wa = try #require((a.base as? QuantizedProjection)?.weight as? NF4Weight), wb = try #require(base.weight as? NF4Weight)
+            var ra = [Float](repeating: 0, count: wa.rows * wa.columns), rb = ra
+            ra.withUnsafeMutableBufferPointer { wa.dequantizeRows(0..<wa.rows, into: $0.baseAddress!) }
+            rb.withUnsafeMutableBufferPointer { wb.dequantizeRows(0..<wb.rows, into: $0.baseAddress!) }
+            #expect(ra == rb, "\(b.name): different NF4 values")
+        }
+        let tokens = [2, 70, 71, 72, 73, 74]
+        let la = dense.model.logits(rows: [5], hidden: dense.model.forward(Gemma3Batch([tokens]))).scalars
+        let lb = quantized.model.logits(rows: [5], hidden: quantized.model.forward(Gemma3Batch([tokens]))).scalars
+        #expect(la.map(\.bitPattern) == lb.map(\.bitPattern))
+    }
+
     @Test func ggufQLoRAUsesTheBackbonesOwnFile() throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let url = root.appendingPathComponent("models/gemma-3-270m-q4_k_m.gguf")

@@ -119,7 +119,12 @@ public struct AdaptedBackbone {
         guard let backboneSpec = recipe.backbone, let adapterSpec = recipe.adapter else {
             throw InputError(file: file, field: "backbone", "fine-tuning needs a 'backbone' and an 'adapter' section")
         }
-        let backbone: any LanguageBackbone = try context.registry.make(.backbone, backboneSpec)
+        let seededSpec = try seededAdapterSpec(adapterSpec, context: context, repetition: repetition)
+        let adapter: any Adapter = try context.registry.make(.adapter, seededSpec)
+        // A QLoRA adapter quantizes the projections as the backbone loads them.
+        let backbone: any LanguageBackbone = try ProjectionBuilding.$current.withValue((adapter as? QLoRAAdapter)?.projectionBuilder) {
+            try context.registry.make(.backbone, backboneSpec)
+        }
         guard let trainable = backbone as? any TrainableLanguageModel else {
             throw InputError(file: file, field: "backbone.id", "backbone '\(backboneSpec.id)' cannot be fine-tuned (it has no training step)")
         }
@@ -136,16 +141,6 @@ public struct AdaptedBackbone {
             projection = VectorProjection(spec: encoder.projection, inputWidth: tokenizer.vectorWidth,
                                           outputWidth: backbone.embeddingWidth, seed: context.seed &+ UInt64(repetition))
         }
-        // Each repeat gets its own adapter initialisation and dropout stream: the adapter's
-        // seed (the run's seed unless the recipe sets one) plus the repeat's index.
-        var spec = adapterSpec
-        if var entries = spec.section.entries {
-            let base = try PluginParameters(section: spec.section, path: "adapter").seed(default: context.seed)
-            entries.removeAll { $0.key == "seed" }
-            entries.append(.init(key: "seed", keyLocation: nil, value: ConfigValue(.scalar("\(base &+ UInt64(repetition))", quoted: false))))
-            spec.section = ConfigValue(.mapping(entries), at: spec.section.location)
-        }
-        let adapter: any Adapter = try context.registry.make(.adapter, spec)
         try adapter.attach(to: backbone)
         let lora: LoRAAdapter
         if let plain = adapter as? LoRAAdapter { lora = plain } else if let quantized = adapter as? QLoRAAdapter { lora = quantized.lora } else {
@@ -153,6 +148,19 @@ public struct AdaptedBackbone {
         }
         return AdaptedBackbone(backbone: backbone, trainable: trainable, adapter: adapter, lora: lora, projection: projection,
                                representation: representation, tokenizer: tokenizer)
+    }
+
+    /// Each repeat gets its own adapter initialisation and dropout stream: the adapter's seed
+    /// (the run's seed unless the recipe sets one) plus the repeat's index.
+    static func seededAdapterSpec(_ adapterSpec: PluginSpec, context: RunContext, repetition: Int) throws -> PluginSpec {
+        var spec = adapterSpec
+        if var entries = spec.section.entries {
+            let base = try PluginParameters(section: spec.section, path: "adapter").seed(default: context.seed)
+            entries.removeAll { $0.key == "seed" }
+            entries.append(.init(key: "seed", keyLocation: nil, value: ConfigValue(.scalar("\(base &+ UInt64(repetition))", quoted: false))))
+            spec.section = ConfigValue(.mapping(entries), at: spec.section.location)
+        }
+        return spec
     }
 }
 

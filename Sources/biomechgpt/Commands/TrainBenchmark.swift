@@ -57,15 +57,20 @@ enum TrainBenchmark {
     static func run(phase: String, modelPath: String, tokens: Int, warmup: Int, steps: Int, rank: Int) throws -> Result {
         let loadStart = Date()
         let file = try GGUFFile(path: modelPath)
-        let backbone: Gemma3LanguageBackbone
-        if phase.hasSuffix("-1b") {
-            let model = try Gemma3Model(configuration: gemma1B(), weights: RandomWeights(seed: 1))
-            backbone = try Gemma3LanguageBackbone(model: model, tokenizer: Gemma3TextTokenizer(gguf: file), contextLength: tokens)
-        } else {
-            backbone = try Gemma3LanguageBackbone(modelAt: URL(fileURLWithPath: modelPath), contextLength: tokens)
-        }
         let lora = LoRAConfiguration(rank: rank, alpha: 32, dropout: 0.1, seed: 0)
         let adapter = LoRAAdapter(configuration: lora)
+        let qlora = phase.hasPrefix("qlora")
+            ? QLoRAAdapter(configuration: .init(lora: lora, quantization: phase == "qlora-gguf" ? .gguf : .nf4, ggufPath: modelPath))
+            : nil
+        // NF4 quantizes each projection as it loads (the Float32 projections never exist together).
+        let builder = qlora?.projectionBuilder
+        let backbone: Gemma3LanguageBackbone
+        if phase.hasSuffix("-1b") {
+            let model = try Gemma3Model(configuration: gemma1B(), weights: RandomWeights(seed: 1), projectionBuilder: builder)
+            backbone = try Gemma3LanguageBackbone(model: model, tokenizer: Gemma3TextTokenizer(gguf: file), contextLength: tokens)
+        } else {
+            backbone = try Gemma3LanguageBackbone(modelAt: URL(fileURLWithPath: modelPath), contextLength: tokens, projectionBuilder: builder)
+        }
         var activeAdapter = adapter
         var quantizedBytes: Int? = nil
         switch phase {
@@ -78,8 +83,7 @@ enum TrainBenchmark {
             try adapter.attach(to: backbone)
             backbone.model.projectionPrecision = .bfloat16
         case "qlora-nf4", "qlora-nf4-1b", "qlora-gguf":
-            let q = QLoRAAdapter(configuration: .init(lora: lora, quantization: phase == "qlora-gguf" ? .gguf : .nf4,
-                                                      ggufPath: modelPath))
+            guard let q = qlora else { throw InputError(field: "phase", "'\(phase)' made no QLoRA adapter") }
             try q.attach(to: backbone)
             activeAdapter = q.lora
             quantizedBytes = q.quantizedBytes

@@ -1,0 +1,13 @@
+/// Builds one frozen projection from its Float32 weight `[out, in]` as a backbone loads it —
+/// for example quantizing it at once — so that a model whose projections end up quantized
+/// never holds all of them in Float32 (a 1B-parameter model's projections are 2.8 GB in
+/// Float32, 0.35 GB in NF4). `moduleName` is the PEFT / Hugging Face module name
+/// (`model.layers.0.self_attn.q_proj`). Without a builder a backbone keeps a frozen `Linear`.
+public typealias ProjectionBuilder = @Sendable (_ moduleName: String, _ weight: Tensor) throws -> any Projection
+
+/// The projection builder in effect while a backbone is being made: set around a plugin
+/// registry's `make` by a caller that already knows the adapter (the fine-tuning stage with
+/// a QLoRA adapter), read by backbone factories, so the registry needs no extra argument.
+public enum ProjectionBuilding {
+    @TaskLocal public static var current: ProjectionBuilder?
+}
