@@ -97,7 +97,7 @@ static void matvec_portable(int32_t type, const uint8_t *blocks, int64_t r0, int
     }
 }
 
-/* ---- AVX-512 paths for the types Gemma 3's Q4_K_M file uses (and Q4_0). ---- */
+/* ---- AVX-512 paths for the types Gemma 3's Q4_K_M file uses, and Q4_0 and Q5_K. ---- */
 #if defined(__x86_64__)
 #define AVX512_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,fma,f16c")))
 
@@ -170,6 +170,42 @@ AVX512_TARGET static void matvec_q4_K(const block_q4_K *b, int64_t r0, int64_t r
     }
 }
 
+/* Q4_K with a fifth bit per value from qh (bit 2c of qh[l] for the low nibbles of sub-block
+ * pair c, bit 2c+1 for the high ones), turned into 16 by a byte mask. */
+AVX512_TARGET static void matvec_q5_K(const block_q5_K *b, int64_t r0, int64_t r1, int64_t nb, const float *x, float *y) {
+    const __m128i low = _mm_set1_epi8(0x0F), bit4 = _mm_set1_epi8(0x10);
+    for (int64_t r = r0; r < r1; r++) {
+        const block_q5_K *row = b + r * nb;
+        __m512 total = _mm512_setzero_ps();
+        for (int64_t k = 0; k < nb; k++) {
+            const block_q5_K *blk = row + k;
+            const float d = _cvtsh_ss(blk->d), dmin = _cvtsh_ss(blk->dmin);
+            const float *xb = x + k * 256;
+            for (int c = 0; c < 4; c++) {
+                uint8_t s1, m1, s2, m2;
+                ggml_scale_min_k4(2 * c, blk->scales, &s1, &m1); ggml_scale_min_k4(2 * c + 1, blk->scales, &s2, &m2);
+                const uint8_t *q = blk->qs + 32 * c; const float *xc = xb + 64 * c;
+                const __m128i loBit = _mm_set1_epi8((char)(1 << (2 * c))), hiBit = _mm_set1_epi8((char)(1 << (2 * c + 1)));
+                __m512 a1 = _mm512_setzero_ps(), a2 = _mm512_setzero_ps(), x1 = _mm512_setzero_ps(), x2 = _mm512_setzero_ps();
+                for (int l = 0; l < 32; l += 16) {
+                    __m128i v = _mm_loadu_si128((const __m128i *)(q + l)), h = _mm_loadu_si128((const __m128i *)(blk->qh + l));
+                    __m128i lo = _mm_or_si128(_mm_and_si128(v, low), _mm_maskz_mov_epi8(_mm_test_epi8_mask(h, loBit), bit4));
+                    __m128i hi = _mm_or_si128(_mm_and_si128(_mm_srli_epi16(v, 4), low), _mm_maskz_mov_epi8(_mm_test_epi8_mask(h, hiBit), bit4));
+                    __m512 xa = _mm512_loadu_ps(xc + l), xh = _mm512_loadu_ps(xc + 32 + l);
+                    a1 = _mm512_fmadd_ps(bytes_to_floats(lo), xa, a1);
+                    a2 = _mm512_fmadd_ps(bytes_to_floats(hi), xh, a2);
+                    x1 = _mm512_add_ps(x1, xa); x2 = _mm512_add_ps(x2, xh);
+                }
+                total = _mm512_fmadd_ps(_mm512_set1_ps(d * s1), a1, total);
+                total = _mm512_fnmadd_ps(_mm512_set1_ps(dmin * m1), x1, total);
+                total = _mm512_fmadd_ps(_mm512_set1_ps(d * s2), a2, total);
+                total = _mm512_fnmadd_ps(_mm512_set1_ps(dmin * m2), x2, total);
+            }
+        }
+        y[r - r0] = _mm512_reduce_add_ps(total);
+    }
+}
+
 AVX512_TARGET static void matvec_q6_K(const block_q6_K *b, int64_t r0, int64_t r1, int64_t nb, const float *x, float *y) {
     const __m128i low = _mm_set1_epi8(0x0F), two = _mm_set1_epi8(0x03); const __m512 bias = _mm512_set1_ps(32);
     for (int64_t r = r0; r < r1; r++) {
@@ -216,6 +252,7 @@ int gemma_quantized_matvec(int32_t type, const void *blocks, int64_t row_begin, 
         case GGML_Q4_0: matvec_q4_0((const block_q4_0 *)blocks, row_begin, row_end, nb, x, y); return 0;
         case GGML_Q5_0: matvec_q5_0((const block_q5_0 *)blocks, row_begin, row_end, nb, x, y); return 0;
         case GGML_Q4_K: matvec_q4_K((const block_q4_K *)blocks, row_begin, row_end, nb, x, y); return 0;
+        case GGML_Q5_K: matvec_q5_K((const block_q5_K *)blocks, row_begin, row_end, nb, x, y); return 0;
         case GGML_Q6_K: matvec_q6_K((const block_q6_K *)blocks, row_begin, row_end, nb, x, y); return 0;
         default: break;
         }
