@@ -138,69 +138,57 @@ AVX512_TARGET static void matvec_q5_0(const block_q5_0 *b, int64_t r0, int64_t r
     }
 }
 
-/* Σ (d·sc·q − dmin·m)·x = d·sc·Σ q·x − dmin·m·Σ x per sub-block of 32. */
+/* One Q4_K or Q5_K block of 256 values against x, added to total:
+ * Σ (d·sc·q − dmin·m)·x = d·sc·Σ q·x − dmin·m·Σ x per sub-block of 32. Q5_K (qh not NULL) adds
+ * a fifth bit per value: bit 2c of qh[l] for the low nibbles of sub-block pair c, bit 2c+1 for
+ * the high ones, turned into 16 by a byte mask. */
+AVX512_TARGET static inline __m512 k_block_dot(float d, float dmin, const uint8_t *scales, const uint8_t *qs,
+                                               const uint8_t *qh, const float *xb, __m512 total) {
+    const __m128i low = _mm_set1_epi8(0x0F), bit4 = _mm_set1_epi8(0x10);
+    for (int c = 0; c < 4; c++) {
+        uint8_t s1, m1, s2, m2;
+        ggml_scale_min_k4(2 * c, scales, &s1, &m1); ggml_scale_min_k4(2 * c + 1, scales, &s2, &m2);
+        const uint8_t *q = qs + 32 * c; const float *xc = xb + 64 * c;
+        const __m128i loBit = _mm_set1_epi8((char)(1 << (2 * c))), hiBit = _mm_set1_epi8((char)(1 << (2 * c + 1)));
+        __m512 a1 = _mm512_setzero_ps(), a2 = _mm512_setzero_ps(), x1 = _mm512_setzero_ps(), x2 = _mm512_setzero_ps();
+        for (int l = 0; l < 32; l += 16) {
+            __m128i v = _mm_loadu_si128((const __m128i *)(q + l));
+            __m128i lo = _mm_and_si128(v, low), hi = _mm_and_si128(_mm_srli_epi16(v, 4), low);
+            if (qh) {
+                __m128i h = _mm_loadu_si128((const __m128i *)(qh + l));
+                lo = _mm_or_si128(lo, _mm_maskz_mov_epi8(_mm_test_epi8_mask(h, loBit), bit4));
+                hi = _mm_or_si128(hi, _mm_maskz_mov_epi8(_mm_test_epi8_mask(h, hiBit), bit4));
+            }
+            __m512 xa = _mm512_loadu_ps(xc + l), xh = _mm512_loadu_ps(xc + 32 + l);
+            a1 = _mm512_fmadd_ps(bytes_to_floats(lo), xa, a1);
+            a2 = _mm512_fmadd_ps(bytes_to_floats(hi), xh, a2);
+            x1 = _mm512_add_ps(x1, xa); x2 = _mm512_add_ps(x2, xh);
+        }
+        total = _mm512_fmadd_ps(_mm512_set1_ps(d * s1), a1, total);
+        total = _mm512_fnmadd_ps(_mm512_set1_ps(dmin * m1), x1, total);
+        total = _mm512_fmadd_ps(_mm512_set1_ps(d * s2), a2, total);
+        total = _mm512_fnmadd_ps(_mm512_set1_ps(dmin * m2), x2, total);
+    }
+    return total;
+}
+
 AVX512_TARGET static void matvec_q4_K(const block_q4_K *b, int64_t r0, int64_t r1, int64_t nb, const float *x, float *y) {
-    const __m128i low = _mm_set1_epi8(0x0F);
     for (int64_t r = r0; r < r1; r++) {
-        const block_q4_K *row = b + r * nb;
         __m512 total = _mm512_setzero_ps();
         for (int64_t k = 0; k < nb; k++) {
-            const block_q4_K *blk = row + k;
-            const float d = _cvtsh_ss(blk->d), dmin = _cvtsh_ss(blk->dmin);
-            const float *xb = x + k * 256;
-            for (int c = 0; c < 4; c++) {
-                uint8_t s1, m1, s2, m2;
-                ggml_scale_min_k4(2 * c, blk->scales, &s1, &m1); ggml_scale_min_k4(2 * c + 1, blk->scales, &s2, &m2);
-                const uint8_t *q = blk->qs + 32 * c; const float *xc = xb + 64 * c;
-                __m512 a1 = _mm512_setzero_ps(), a2 = _mm512_setzero_ps(), x1 = _mm512_setzero_ps(), x2 = _mm512_setzero_ps();
-                for (int l = 0; l < 32; l += 16) {
-                    __m128i v = _mm_loadu_si128((const __m128i *)(q + l));
-                    __m512 xa = _mm512_loadu_ps(xc + l), xh = _mm512_loadu_ps(xc + 32 + l);
-                    a1 = _mm512_fmadd_ps(bytes_to_floats(_mm_and_si128(v, low)), xa, a1);
-                    a2 = _mm512_fmadd_ps(bytes_to_floats(_mm_and_si128(_mm_srli_epi16(v, 4), low)), xh, a2);
-                    x1 = _mm512_add_ps(x1, xa); x2 = _mm512_add_ps(x2, xh);
-                }
-                total = _mm512_fmadd_ps(_mm512_set1_ps(d * s1), a1, total);
-                total = _mm512_fnmadd_ps(_mm512_set1_ps(dmin * m1), x1, total);
-                total = _mm512_fmadd_ps(_mm512_set1_ps(d * s2), a2, total);
-                total = _mm512_fnmadd_ps(_mm512_set1_ps(dmin * m2), x2, total);
-            }
+            const block_q4_K *blk = b + r * nb + k;
+            total = k_block_dot(_cvtsh_ss(blk->d), _cvtsh_ss(blk->dmin), blk->scales, blk->qs, NULL, x + k * 256, total);
         }
         y[r - r0] = _mm512_reduce_add_ps(total);
     }
 }
 
-/* Q4_K with a fifth bit per value from qh (bit 2c of qh[l] for the low nibbles of sub-block
- * pair c, bit 2c+1 for the high ones), turned into 16 by a byte mask. */
 AVX512_TARGET static void matvec_q5_K(const block_q5_K *b, int64_t r0, int64_t r1, int64_t nb, const float *x, float *y) {
-    const __m128i low = _mm_set1_epi8(0x0F), bit4 = _mm_set1_epi8(0x10);
     for (int64_t r = r0; r < r1; r++) {
-        const block_q5_K *row = b + r * nb;
         __m512 total = _mm512_setzero_ps();
         for (int64_t k = 0; k < nb; k++) {
-            const block_q5_K *blk = row + k;
-            const float d = _cvtsh_ss(blk->d), dmin = _cvtsh_ss(blk->dmin);
-            const float *xb = x + k * 256;
-            for (int c = 0; c < 4; c++) {
-                uint8_t s1, m1, s2, m2;
-                ggml_scale_min_k4(2 * c, blk->scales, &s1, &m1); ggml_scale_min_k4(2 * c + 1, blk->scales, &s2, &m2);
-                const uint8_t *q = blk->qs + 32 * c; const float *xc = xb + 64 * c;
-                const __m128i loBit = _mm_set1_epi8((char)(1 << (2 * c))), hiBit = _mm_set1_epi8((char)(1 << (2 * c + 1)));
-                __m512 a1 = _mm512_setzero_ps(), a2 = _mm512_setzero_ps(), x1 = _mm512_setzero_ps(), x2 = _mm512_setzero_ps();
-                for (int l = 0; l < 32; l += 16) {
-                    __m128i v = _mm_loadu_si128((const __m128i *)(q + l)), h = _mm_loadu_si128((const __m128i *)(blk->qh + l));
-                    __m128i lo = _mm_or_si128(_mm_and_si128(v, low), _mm_maskz_mov_epi8(_mm_test_epi8_mask(h, loBit), bit4));
-                    __m128i hi = _mm_or_si128(_mm_and_si128(_mm_srli_epi16(v, 4), low), _mm_maskz_mov_epi8(_mm_test_epi8_mask(h, hiBit), bit4));
-                    __m512 xa = _mm512_loadu_ps(xc + l), xh = _mm512_loadu_ps(xc + 32 + l);
-                    a1 = _mm512_fmadd_ps(bytes_to_floats(lo), xa, a1);
-                    a2 = _mm512_fmadd_ps(bytes_to_floats(hi), xh, a2);
-                    x1 = _mm512_add_ps(x1, xa); x2 = _mm512_add_ps(x2, xh);
-                }
-                total = _mm512_fmadd_ps(_mm512_set1_ps(d * s1), a1, total);
-                total = _mm512_fnmadd_ps(_mm512_set1_ps(dmin * m1), x1, total);
-                total = _mm512_fmadd_ps(_mm512_set1_ps(d * s2), a2, total);
-                total = _mm512_fnmadd_ps(_mm512_set1_ps(dmin * m2), x2, total);
-            }
+            const block_q5_K *blk = b + r * nb + k;
+            total = k_block_dot(_cvtsh_ss(blk->d), _cvtsh_ss(blk->dmin), blk->scales, blk->qs, blk->qh, x + k * 256, total);
         }
         y[r - r0] = _mm512_reduce_add_ps(total);
     }
