@@ -6,6 +6,11 @@ public final class ProgressLog: @unchecked Sendable {
     public let label: String
     private let start = Date()
     private var lastPrint = Date.distantPast
+    /// Where the rate is measured from: the step before the first one reported (a resumed
+    /// job starts past 0) and when that was; reset when the steps start again (one log
+    /// reused for several jobs).
+    private var origin: (step: Int, time: Date)?
+    private var last: (step: Int, time: Date)?
     private let minimumInterval: TimeInterval
     private let quiet: Bool
     private let lock = NSLock()
@@ -30,22 +35,31 @@ public final class ProgressLog: @unchecked Sendable {
 
     /// Reports step `step` of `total` with named metrics. Prints at most every
     /// `minimumInterval` seconds (and always on the last step); always logs to JSON Lines.
-    public func step(_ step: Int, of total: Int, _ metrics: [(String, Double)] = [], force: Bool = false) {
+    /// `now` is for tests.
+    public func step(_ step: Int, of total: Int, _ metrics: [(String, Double)] = [], force: Bool = false, at now: Date = Date()) {
         lock.lock(); defer { lock.unlock() }
-        let now = Date()
         let elapsed = now.timeIntervalSince(start)
         if let jsonLines {
             var fields = ["\"step\": \(step)", "\"elapsed_s\": \(String(format: "%.3f", elapsed))"]
             fields += metrics.map { "\"\($0.0)\": \($0.1.isFinite ? String($0.1) : "null")" }
             jsonLines.write(Data(("{" + fields.joined(separator: ", ") + "}\n").utf8))
         }
+        defer { last = (step, now) }
+        if origin == nil || step <= (last?.step ?? Int.min) { origin = (step - 1, last?.time ?? start) }
         guard !quiet, force || step == total || now.timeIntervalSince(lastPrint) >= minimumInterval else { return }
         lastPrint = now
-        let rate = elapsed > 0 ? Double(step) / elapsed : 0
+        let rate = rateTracking(step, at: now)
         let left = rate > 0 ? Double(total - step) / rate : 0
         let metricText = metrics.map { "\($0.0) \(Self.format($0.1))" }.joined(separator: "  ")
         let line = "[\(label)] \(step)/\(total)  \(metricText)  \(String(format: "%.2f", rate)) steps/s  left \(Self.duration(left))"
         FileHandle.standardError.write(Data((line + "\n").utf8))
+    }
+
+    /// Steps per second since the origin of the current job (the latest step's rate).
+    func rateTracking(_ step: Int, at now: Date) -> Double {
+        guard let origin else { return 0 }
+        let seconds = now.timeIntervalSince(origin.time)
+        return seconds > 0 ? Double(step - origin.step) / seconds : 0
     }
 
     /// A free-form message.
