@@ -116,13 +116,13 @@ let package = Package(
         // MARK: End of VQ-VAE motion tokenizer
         // MARK: Adapters and fine-tuning (LoRA, QLoRA, PEFT files, the trainer)
         .target(name: "LoRAAdapter", dependencies: ["BiomechCore", "NumericsEngine"], path: "Plugins/LoRAAdapter"),
-        .target(name: "QLoRAAdapter", dependencies: ["BiomechCore", "NumericsEngine", "LoRAAdapter", "GGUF"],
+        .target(name: "QLoRAAdapter", dependencies: ["BiomechCore", "NumericsEngine", "CMatrixKernels", "LoRAAdapter", "GGUF"],
                 path: "Plugins/QLoRAAdapter"),
         .target(name: "FineTuning",
                 dependencies: ["BiomechCore", "BiomechRecipes", "NumericsEngine", "ClinicalTasks", "LoRAAdapter"],
                 path: "Sources/FineTuning"),
         .testTarget(name: "AdapterTests",
-                    dependencies: ["GradientChecking", "LoRAAdapter", "QLoRAAdapter", "NumericsEngine", "GGUF", "BiomechCore"],
+                    dependencies: ["GradientChecking", "LoRAAdapter", "QLoRAAdapter", "NumericsEngine", "CMatrixKernels", "GGUF", "BiomechCore"],
                     path: "Tests/AdapterTests"),
         .testTarget(name: "FineTuningTests",
                     dependencies: ["GradientChecking", "FineTuning", "LoRAAdapter", "QLoRAAdapter", "NumericsEngine", "ClinicalTasks",

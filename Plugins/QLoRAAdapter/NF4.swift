@@ -1,4 +1,5 @@
 import BiomechCore
+import CMatrixKernels
 import NumericsEngine
 
 /// 4-bit NormalFloat (NF4) quantization with an absmax scale per block and optional double
@@ -91,6 +92,18 @@ public protocol QuantizedWeight: AnyObject, Sendable {
     /// Writes rows `range` as Float32 (`range.count × columns` values) into `output`.
     /// Safe to call from several threads on disjoint ranges.
     func dequantizeRows(_ range: Range<Int>, into output: UnsafeMutablePointer<Float>)
+    /// Whether ``multiplyRows(_:by:into:)`` works for this weight.
+    var multipliesRows: Bool { get }
+    /// `y[r − range.lowerBound] = Σ_c W[r, c]·x[c]` for the rows `range`, straight from the
+    /// quantized storage (a one-row forward: decoding); false, writing nothing, when the
+    /// format has no such kernel (the caller then dequantizes). Safe from several threads on
+    /// disjoint ranges.
+    func multiplyRows(_ range: Range<Int>, by x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>) -> Bool
+}
+
+extension QuantizedWeight {
+    public var multipliesRows: Bool { false }
+    public func multiplyRows(_ range: Range<Int>, by x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>) -> Bool { false }
 }
 
 /// A weight quantized to NF4 (see `NF4`).
@@ -186,6 +199,33 @@ public final class NF4Weight: QuantizedWeight, @unchecked Sendable {
     public func code(at i: Int) -> UInt8 {
         let byte = packed[i >> 1]
         return i & 1 == 0 ? byte >> 4 : byte & 0x0F
+    }
+
+    /// Rows of whole blocks (every Gemma 3 width is a multiple of 64).
+    public var multipliesRows: Bool { columns % blockSize == 0 }
+
+    /// The C kernel `nf4_matvec` on the codes (whole blocks per row only).
+    public func multiplyRows(_ range: Range<Int>, by x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>) -> Bool {
+        guard multipliesRows else { return false }
+        return packed.withUnsafeBufferPointer { codes in
+            absmax.withUnsafeBufferPointer { absmax in
+                quantizedAbsmax.withUnsafeBufferPointer { quantizedAbsmax in
+                    absmax2.withUnsafeBufferPointer { absmax2 in
+                        NF4.dynamicMap.withUnsafeBufferPointer { map in
+                            NF4.codeValues.withUnsafeBufferPointer { values in
+                                var view = nf4_weight_view(
+                                    codes: codes.baseAddress, columns: Int64(columns), block_size: Int64(blockSize),
+                                    absmax: doubleQuantized ? nil : absmax.baseAddress,
+                                    quantized_absmax: doubleQuantized ? quantizedAbsmax.baseAddress : nil,
+                                    absmax2: absmax2.baseAddress, dynamic_map: map.baseAddress, offset: offset,
+                                    code_values: values.baseAddress)
+                                return nf4_matvec(&view, Int64(range.lowerBound), Int64(range.upperBound), x, y) == 0
+                            }
+                        }
+                    }
+                }
+            }
+        }
     }
 
     public func dequantizeRows(_ range: Range<Int>, into output: UnsafeMutablePointer<Float>) {

@@ -1,4 +1,5 @@
 import BiomechCore
+import CMatrixKernels
 import Foundation
 import GGUF
 import NumericsEngine
@@ -125,6 +126,69 @@ func q8Weight(rows: Int, columns: Int, seed: UInt64) throws -> GGMLWeight {
             let dx = q.backward(dy)!.clone(), dxd = dense.backward(dy)!
             for i in 0..<dx.count { #expect(abs(dx.data[i] - dxd.data[i]) <= 1e-5 * max(1, abs(dxd.data[i])), "\(w.formatName)") }
             #expect(q.parameters.isEmpty)
+        }
+    }
+
+    /// Forwards of up to 4 rows multiply from the NF4 codes; they equal the dense product, and
+    /// backward after them is unchanged. Weights without that kernel (GGUF blocks, NF4 whose
+    /// rows are not whole blocks) take the tile path.
+    @Test func fewRowForwardsEqualTheDenseProduct() throws {
+        var rng = SeededRandom(seed: 21)
+        let ragged = NF4Weight(quantizing: Tensor.randomNormal(shape: [9, 70], std: 0.1, using: &rng))
+        #expect(!ragged.multipliesRows)
+        for w in try weights() + [ragged] {
+            #expect(w.multipliesRows == (w is NF4Weight && w.columns % 64 == 0), "\(w.formatName)")
+            let q = QuantizedProjection(name: "q", weight: w, tileElements: 16 * w.columns)
+            let dense = denseReference(w)
+            for rows in [1, 3] {
+                let x = Tensor.randomNormal(shape: [rows, w.columns], std: 1, using: &rng)
+                let y = q.forward(x).clone(), yd = dense.forward(x)
+                for i in 0..<y.count { #expect(abs(y.data[i] - yd.data[i]) <= 1e-5 * max(1, abs(yd.data[i])), "\(w.formatName) rows \(rows)") }
+                let dy = Tensor.randomNormal(shape: [rows, w.rows], std: 1, using: &rng)
+                let dx = q.backward(dy)!.clone(), dxd = dense.backward(dy)!
+                for i in 0..<dx.count { #expect(abs(dx.data[i] - dxd.data[i]) <= 1e-5 * max(1, abs(dxd.data[i])), "\(w.formatName) rows \(rows)") }
+            }
+        }
+    }
+
+    /// The NF4 matrix-vector kernel, vector and portable paths, against dequantize-then-dot in
+    /// Double, for block sizes that take the vector path (64, 32) and one that does not (2).
+    @Test func nf4KernelMatchesDequantizedDot() throws {
+        var rng = SeededRandom(seed: 22)
+        for (blockSize, double) in [(64, true), (64, false), (32, true), (2, false)] {
+            let t = Tensor.randomNormal(shape: [37, 128], std: 0.3, using: &rng)
+            let w = NF4Weight(quantizing: t, blockSize: blockSize, doubleQuantization: double)
+            let x = (0..<128).map { _ in Float(rng.nextGaussian()) }
+            var dequantized = [Float](repeating: 0, count: 37 * 128)
+            dequantized.withUnsafeMutableBufferPointer { w.dequantizeRows(0..<37, into: $0.baseAddress!) }
+            var fast = [Float](repeating: .nan, count: 37)
+            #expect(w.multiplyRows(2..<37, by: x, into: &fast[2]))
+            #expect(fast[0].isNaN && fast[1].isNaN, "rows before the range were written")
+            var portable = [Float](repeating: .nan, count: 37)
+            try w.packed.withUnsafeBufferPointer { codes in
+                try w.absmax.withUnsafeBufferPointer { absmax in
+                    try w.quantizedAbsmax.withUnsafeBufferPointer { qa in
+                        try w.absmax2.withUnsafeBufferPointer { a2 in
+                            try NF4.dynamicMap.withUnsafeBufferPointer { map in
+                                try NF4.codeValues.withUnsafeBufferPointer { values in
+                                    var view = nf4_weight_view(codes: codes.baseAddress, columns: 128, block_size: Int64(blockSize),
+                                                               absmax: double ? nil : absmax.baseAddress,
+                                                               quantized_absmax: double ? qa.baseAddress : nil,
+                                                               absmax2: a2.baseAddress, dynamic_map: map.baseAddress, offset: w.offset,
+                                                               code_values: values.baseAddress)
+                                    try #require(nf4_matvec_portable(&view, 0, 37, x, &portable) == 0)
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            for r in 2..<37 {
+                var reference = 0.0, magnitude = 0.0
+                for c in 0..<128 { let p = Double(dequantized[r * 128 + c]) * Double(x[c]); reference += p; magnitude += abs(p) }
+                #expect(abs(Double(fast[r]) - reference) <= 1e-5 * magnitude, "block \(blockSize) row \(r): \(fast[r]) vs \(reference)")
+                #expect(abs(Double(portable[r]) - reference) <= 1e-5 * magnitude, "block \(blockSize) row \(r) portable")
+            }
         }
     }
 

@@ -135,7 +135,7 @@ import Testing
 
         let atLoad = QLoRAAdapter(configuration: .init(lora: lora))
         let builder = try #require(atLoad.projectionBuilder)
-        let quantized = try ProjectionBuilding.$current.withValue(builder) {
+        let quantized = try ProjectionBuilding.with(builder) {
             // Through the plugin factory, as the fine-tuning stage makes it (no model file: byte-level tokenizer).
             try Gemma3LanguageBackbone.make(PluginParameters(["config": "tiny", "seed": "4", "context_length": "64",
                                                               "model": "/nonexistent/none.gguf"]))

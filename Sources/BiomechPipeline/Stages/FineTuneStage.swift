@@ -122,7 +122,7 @@ public struct AdaptedBackbone {
         let seededSpec = try seededAdapterSpec(adapterSpec, context: context, repetition: repetition)
         let adapter: any Adapter = try context.registry.make(.adapter, seededSpec)
         // A QLoRA adapter quantizes the projections as the backbone loads them.
-        let backbone: any LanguageBackbone = try ProjectionBuilding.$current.withValue((adapter as? QLoRAAdapter)?.projectionBuilder) {
+        let backbone: any LanguageBackbone = try ProjectionBuilding.with((adapter as? QLoRAAdapter)?.projectionBuilder) {
             try context.registry.make(.backbone, backboneSpec)
         }
         guard let trainable = backbone as? any TrainableLanguageModel else {

@@ -47,6 +47,29 @@ void gated_gelu(const float *gate, const float *up, float *y, int64_t n);
 /// The same by the portable scalar path only (for tests of the vector path).
 void gated_gelu_portable(const float *gate, const float *up, float *y, int64_t n);
 
+/// A weight in NF4 blocks as stored by QLoRA: `codes` two per byte (first value in the high
+/// nibble), row-major `rows x columns`; `absmax` per block, or (double quantization, `absmax`
+/// NULL) `dynamic_map[quantized_absmax[b]] * absmax2[b / 256] + offset`; `code_values` the 16
+/// NF4 values.
+typedef struct {
+    const uint8_t *codes;
+    int64_t columns, block_size;
+    const float *absmax;
+    const uint8_t *quantized_absmax;
+    const float *absmax2;
+    const float *dynamic_map;
+    float offset;
+    const float *code_values;
+} nf4_weight_view;
+
+/// y[r - row_begin] = sum_c W[r, c] x[c] for the rows [row_begin, row_end), from the codes
+/// (AVX-512 when the processor has it and the block size is a multiple of 16). Returns 0, or
+/// -1 when rows are not whole blocks (columns not a multiple of an even block size).
+int nf4_matvec(const nf4_weight_view *w, int64_t row_begin, int64_t row_end, const float *x, float *y);
+
+/// The same by the portable scalar path only (for tests of the vector path).
+int nf4_matvec_portable(const nf4_weight_view *w, int64_t row_begin, int64_t row_end, const float *x, float *y);
+
 /// The constants of one AdamW step (decay = 1 - lr * weight_decay, or 1 for an undecayed tensor;
 /// step_size = lr / (1 - beta1^t); inv_sqrt_bias2 = 1 / sqrt(1 - beta2^t)).
 typedef struct {
