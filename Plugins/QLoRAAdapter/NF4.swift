@@ -134,20 +134,11 @@ public final class NF4Weight: QuantizedWeight, @unchecked Sendable {
         scales.withUnsafeMutableBufferPointer { sc in
             codes.withUnsafeMutableBufferPointer { cd in
                 let scp = sc.baseAddress!, cdp = cd.baseAddress!
-                Threads.parallelFor(blockCount, minPerThread: 256) { range in
-                    for b in range {
-                        let start = b * blockSize, end = Swift.min(start + blockSize, n)
-                        var m: Float = 0
-                        for i in start..<end { m = Swift.max(m, abs(weight[i])) }
-                        scp[b] = m
-                        let inv: Float = m > 0 ? 1 / m : 0
-                        var i = start
-                        while i < end {
-                            let hi = NF4.code(weight[i] * inv)
-                            let lo = i + 1 < end ? NF4.code(weight[i + 1] * inv) : 0
-                            cdp[i >> 1] = (hi << 4) | lo
-                            i += 2
-                        }
+                // The C kernel `nf4_quantize`: per block, absmax and each value's `NF4.code`.
+                NF4.thresholds.withUnsafeBufferPointer { thresholds in
+                    let t = thresholds.baseAddress!
+                    Threads.parallelFor(blockCount, minPerThread: 256) { range in
+                        nf4_quantize(weight, Int64(n), Int64(blockSize), t, Int64(range.lowerBound), Int64(range.upperBound), scp, cdp)
                     }
                 }
             }

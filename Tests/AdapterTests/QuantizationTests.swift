@@ -43,6 +43,42 @@ import Testing
         #expect(w.storageBytes == rows * columns / 2 + rows * 4 + 4)
     }
 
+    /// The quantizing kernel's vector and portable paths give the codes and scales of the
+    /// definition (`NF4.code` of value / block absmax), for whole and ragged (odd) last blocks,
+    /// values exactly on the midpoints between code values, and an all-zero block.
+    @Test(arguments: [64, 32, 2])
+    func quantizingKernelMatchesTheDefinition(blockSize: Int) {
+        var rng = SeededRandom(seed: UInt64(blockSize))
+        let n = 3 * 64 + 37
+        var w = (0..<n).map { _ in Float(rng.nextGaussian()) }
+        // The first 64 values in [-1, 1] with absmax 1, and 15 of them exactly on the midpoints.
+        for i in 16..<64 { w[i] = max(-0.99, min(0.99, w[i] / 4)) }
+        for k in 0..<15 { w[k] = NF4.thresholds[k] }
+        w[15] = 1
+        for i in 64..<128 { w[i] = 0 }
+        let blocks = (n + blockSize - 1) / blockSize
+        var expectedScales = [Float](repeating: 0, count: blocks), expectedCodes = [UInt8](repeating: 0, count: (n + 1) / 2)
+        for b in 0..<blocks {
+            let range = (b * blockSize)..<min(n, (b + 1) * blockSize)
+            let m = range.map { abs(w[$0]) }.max()!
+            expectedScales[b] = m
+            let inv: Float = m > 0 ? 1 / m : 0
+            for i in range { expectedCodes[i / 2] |= NF4.code(w[i] * inv) << (i % 2 == 0 ? 4 : 0) }
+        }
+        for vector in [true, false] {
+            var scales = [Float](repeating: .nan, count: blocks), codes = [UInt8](repeating: 0xAA, count: (n + 1) / 2)
+            NF4.thresholds.withUnsafeBufferPointer { t in
+                if vector { nf4_quantize(w, Int64(n), Int64(blockSize), t.baseAddress!, 0, Int64(blocks), &scales, &codes) }
+                else { nf4_quantize_portable_only(w, Int64(n), Int64(blockSize), t.baseAddress!, 0, Int64(blocks), &scales, &codes) }
+            }
+            #expect(scales == expectedScales, "block \(blockSize), vector \(vector)")
+            #expect(codes == expectedCodes, "block \(blockSize), vector \(vector)")
+        }
+        if blockSize == 64 {
+            #expect(expectedCodes[0] == 0x01 && expectedCodes[7] == 0xEF, "midpoints round down: code k for threshold k")
+        }
+    }
+
     @Test(arguments: [false, true])
     func quantizationErrorIsBounded(doubleQuantization: Bool) {
         var rng = SeededRandom(seed: 2)

@@ -70,6 +70,18 @@ int nf4_matvec(const nf4_weight_view *w, int64_t row_begin, int64_t row_end, con
 /// The same by the portable scalar path only (for tests of the vector path).
 int nf4_matvec_portable(const nf4_weight_view *w, int64_t row_begin, int64_t row_end, const float *x, float *y);
 
+/// NF4-quantizes the blocks [block_begin, block_end) of the n values of w (blocks of
+/// block_size, the last possibly shorter): absmax[b] = max |w| of the block, and each value's
+/// code = the number of the 15 midpoints between NF4 code values below w / absmax, two codes per
+/// byte (first in the high nibble) at codes[i / 2]. block_size is even. AVX-512 for whole
+/// blocks of a multiple of 16 values; the same codes either way.
+void nf4_quantize(const float *w, int64_t n, int64_t block_size, const float *thresholds, int64_t block_begin,
+                  int64_t block_end, float *absmax, uint8_t *codes);
+
+/// The same by the portable scalar path only (for tests of the vector path).
+void nf4_quantize_portable_only(const float *w, int64_t n, int64_t block_size, const float *thresholds, int64_t block_begin,
+                                int64_t block_end, float *absmax, uint8_t *codes);
+
 /// The constants of one AdamW step (decay = 1 - lr * weight_decay, or 1 for an undecayed tensor;
 /// step_size = lr / (1 - beta1^t); inv_sqrt_bias2 = 1 / sqrt(1 - beta2^t)).
 typedef struct {
