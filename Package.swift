@@ -116,7 +116,7 @@ let package = Package(
         // MARK: End of VQ-VAE motion tokenizer
         // MARK: Adapters and fine-tuning (LoRA, QLoRA, PEFT files, the trainer)
         .target(name: "LoRAAdapter", dependencies: ["BiomechCore", "NumericsEngine"], path: "Plugins/LoRAAdapter"),
-        .target(name: "QLoRAAdapter", dependencies: ["BiomechCore", "NumericsEngine", "CMatrixKernels", "LoRAAdapter", "GGUF"],
+        .target(name: "QLoRAAdapter", dependencies: ["BiomechCore", "NumericsEngine", "CMatrixKernels", "CGemmaKernels", "LoRAAdapter", "GGUF"],
                 path: "Plugins/QLoRAAdapter"),
         .target(name: "FineTuning",
                 dependencies: ["BiomechCore", "BiomechRecipes", "NumericsEngine", "ClinicalTasks", "LoRAAdapter"],

@@ -3,8 +3,8 @@ import GGUF
 import NumericsEngine
 
 /// One-row products `W · x` read straight from a GGUF tensor's quantized blocks
-/// (`gemma_quantized_matvec`: AVX-512 kernels for Q4_0, Q5_0, Q8_0, Q4_K, Q6_K, portable C
-/// for those and Q5_K). Attached to the dense projections of a model loaded from GGUF, so a
+/// (`gemma_quantized_matvec`: AVX-512 kernels for Q4_0, Q5_0, Q8_0, Q4_K, Q5_K and Q6_K,
+/// portable C for all of them). Attached to the dense projections of a model loaded from GGUF, so a
 /// decoding step reads ≈ 5 bits per weight instead of the 32 of the dequantized copy; the
 /// values are those the dense copy holds (only the summation order differs).
 final class GGMLRowProduct: SingleRowProduct {

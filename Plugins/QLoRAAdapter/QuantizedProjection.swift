@@ -1,4 +1,5 @@
 import BiomechCore
+import CGemmaKernels
 import GGUF
 import NumericsEngine
 
@@ -139,6 +140,21 @@ public final class GGMLWeight: QuantizedWeight, @unchecked Sendable {
         guard info.type.canDequantize else {
             throw InputError(file: file.path, field: name, "cannot dequantize tensor type \(info.type.name)",
                              allowed: GGMLType.dequantizable.map(\.name))
+        }
+    }
+
+    /// The GGUF types `gemma_quantized_matvec` reads from their blocks.
+    static let rowProductTypes: Set<GGMLType> = [.q4_0, .q5_0, .q8_0, .q4_K, .q5_K, .q6_K]
+
+    /// Rows of whole blocks of a type with a matrix-vector kernel (the Gemma 3 file's types).
+    public var multipliesRows: Bool { Self.rowProductTypes.contains(info.type) && columns % info.type.blockSize == 0 }
+
+    /// `gemma_quantized_matvec` on the memory-mapped blocks (the kernels decoding uses).
+    public func multiplyRows(_ range: Range<Int>, by x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>) -> Bool {
+        guard multipliesRows, !range.isEmpty else { return multipliesRows }
+        return file.withRawBytes(of: info) { raw in
+            gemma_quantized_matvec(Int32(info.type.rawValue), raw.baseAddress!, Int64(range.lowerBound), Int64(range.upperBound),
+                                   Int64(columns), x, y) == 0
         }
     }
 

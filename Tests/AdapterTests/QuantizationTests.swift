@@ -165,15 +165,15 @@ func q8Weight(rows: Int, columns: Int, seed: UInt64) throws -> GGMLWeight {
         }
     }
 
-    /// Forwards of up to 4 rows multiply from the NF4 codes; they equal the dense product, and
-    /// backward after them is unchanged. Weights without that kernel (GGUF blocks, NF4 whose
-    /// rows are not whole blocks) take the tile path.
+    /// Forwards of up to 4 rows multiply from the NF4 codes or the GGUF blocks; they equal the
+    /// dense product, and backward after them is unchanged. NF4 whose rows are not whole blocks
+    /// takes the tile path.
     @Test func fewRowForwardsEqualTheDenseProduct() throws {
         var rng = SeededRandom(seed: 21)
         let ragged = NF4Weight(quantizing: Tensor.randomNormal(shape: [9, 70], std: 0.1, using: &rng))
         #expect(!ragged.multipliesRows)
         for w in try weights() + [ragged] {
-            #expect(w.multipliesRows == (w is NF4Weight && w.columns % 64 == 0), "\(w.formatName)")
+            #expect(w.multipliesRows == (w.columns % 64 == 0), "\(w.formatName)")
             let q = QuantizedProjection(name: "q", weight: w, tileElements: 16 * w.columns)
             let dense = denseReference(w)
             for rows in [1, 3] {
