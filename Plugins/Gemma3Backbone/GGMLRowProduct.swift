@@ -8,9 +8,6 @@ import NumericsEngine
 /// decoding step reads ≈ 5 bits per weight instead of the 32 of the dequantized copy; the
 /// values are those the dense copy holds (only the summation order differs).
 final class GGMLRowProduct: SingleRowProduct {
-    /// The GGUF types the kernels read.
-    static let supportedTypes: Set<GGMLType> = [.q4_0, .q5_0, .q8_0, .q4_K, .q5_K, .q6_K]
-
     let file: GGUFFile
     let info: GGUFTensorInfo
     var inFeatures: Int { info.rowLength }
@@ -18,8 +15,8 @@ final class GGMLRowProduct: SingleRowProduct {
 
     /// Nil when the tensor's type has no kernel.
     init?(file: GGUFFile, info: GGUFTensorInfo) {
-        guard Self.supportedTypes.contains(info.type), info.dimensions.count == 2,
-              info.rowLength % info.type.blockSize == 0 else { return nil }
+        guard info.dimensions.count == 2,
+              gemma_quantized_matvec_handles(Int32(info.type.rawValue), Int64(info.rowLength)) != 0 else { return nil }
         self.file = file; self.info = info
     }
 

@@ -198,7 +198,12 @@ public final class NF4Weight: QuantizedWeight, @unchecked Sendable {
     /// The C kernel `nf4_matvec` on the codes (whole blocks per row only).
     public func multiplyRows(_ range: Range<Int>, by x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>) -> Bool {
         guard multipliesRows else { return false }
-        return packed.withUnsafeBufferPointer { codes in
+        return withKernelView { nf4_matvec(&$0, Int64(range.lowerBound), Int64(range.upperBound), x, y) == 0 }
+    }
+
+    /// Runs `body` with this weight as the C kernels' `nf4_weight_view` (pointers valid inside `body` only).
+    func withKernelView<R>(_ body: (inout nf4_weight_view) -> R) -> R {
+        packed.withUnsafeBufferPointer { codes in
             absmax.withUnsafeBufferPointer { absmax in
                 quantizedAbsmax.withUnsafeBufferPointer { quantizedAbsmax in
                     absmax2.withUnsafeBufferPointer { absmax2 in
@@ -210,7 +215,7 @@ public final class NF4Weight: QuantizedWeight, @unchecked Sendable {
                                     quantized_absmax: doubleQuantized ? quantizedAbsmax.baseAddress : nil,
                                     absmax2: absmax2.baseAddress, dynamic_map: map.baseAddress, offset: offset,
                                     code_values: values.baseAddress)
-                                return nf4_matvec(&view, Int64(range.lowerBound), Int64(range.upperBound), x, y) == 0
+                                return body(&view)
                             }
                         }
                     }

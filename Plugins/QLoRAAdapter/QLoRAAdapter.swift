@@ -52,7 +52,7 @@ public struct QLoRAConfiguration: Sendable, Equatable {
 /// loaded (Q4_K, Q5_0, Q6_K, Q8_0, …, read from the memory-mapped file) — and wrapped with
 /// a LoRA update. Files are LoRA's (PEFT); the quantization is recorded in
 /// `adapter_config.json` under `biomechgpt`.
-public final class QLoRAAdapter: Adapter {
+public final class QLoRAAdapter: Adapter, ProjectionBuildingAdapter {
     public static let descriptor = PluginDescriptor(
         id: "qlora", kind: .adapter,
         summary: "QLoRA: LoRA over a frozen 4-bit base (NF4 with double quantization, or the GGUF blocks as loaded)",

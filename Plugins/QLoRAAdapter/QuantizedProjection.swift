@@ -143,11 +143,8 @@ public final class GGMLWeight: QuantizedWeight, @unchecked Sendable {
         }
     }
 
-    /// The GGUF types `gemma_quantized_matvec` reads from their blocks.
-    static let rowProductTypes: Set<GGMLType> = [.q4_0, .q5_0, .q8_0, .q4_K, .q5_K, .q6_K]
-
-    /// Rows of whole blocks of a type with a matrix-vector kernel (the Gemma 3 file's types).
-    public var multipliesRows: Bool { Self.rowProductTypes.contains(info.type) && columns % info.type.blockSize == 0 }
+    /// Rows of whole blocks of a type `gemma_quantized_matvec` reads (the Gemma 3 file's types).
+    public var multipliesRows: Bool { gemma_quantized_matvec_handles(Int32(info.type.rawValue), Int64(columns)) != 0 }
 
     /// `gemma_quantized_matvec` on the memory-mapped blocks (the kernels decoding uses).
     public func multiplyRows(_ range: Range<Int>, by x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>) -> Bool {

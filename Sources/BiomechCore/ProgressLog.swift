@@ -48,7 +48,7 @@ public final class ProgressLog: @unchecked Sendable {
         if origin == nil || step <= (last?.step ?? Int.min) { origin = (step - 1, last?.time ?? start) }
         guard !quiet, force || step == total || now.timeIntervalSince(lastPrint) >= minimumInterval else { return }
         lastPrint = now
-        let rate = rateTracking(step, at: now)
+        let rate = currentRate(step, at: now)
         let left = rate > 0 ? Double(total - step) / rate : 0
         let metricText = metrics.map { "\($0.0) \(Self.format($0.1))" }.joined(separator: "  ")
         let line = "[\(label)] \(step)/\(total)  \(metricText)  \(String(format: "%.2f", rate)) steps/s  left \(Self.duration(left))"
@@ -56,7 +56,7 @@ public final class ProgressLog: @unchecked Sendable {
     }
 
     /// Steps per second since the origin of the current job (the latest step's rate).
-    func rateTracking(_ step: Int, at now: Date) -> Double {
+    func currentRate(_ step: Int, at now: Date) -> Double {
         guard let origin else { return 0 }
         let seconds = now.timeIntervalSince(origin.time)
         return seconds > 0 ? Double(step - origin.step) / seconds : 0

@@ -229,9 +229,13 @@ AVX512_TARGET static void matvec_q6_K(const block_q6_K *b, int64_t r0, int64_t r
 }
 #endif
 
+int gemma_quantized_matvec_handles(int32_t type, int64_t row_length) {
+    return block_bytes(type) != 0 && row_length % block_values(type) == 0;
+}
+
 int gemma_quantized_matvec(int32_t type, const void *blocks, int64_t row_begin, int64_t row_end,
                            int64_t row_length, const float *x, float *y) {
-    if (block_bytes(type) == 0 || row_length % block_values(type) != 0) return -1;
+    if (!gemma_quantized_matvec_handles(type, row_length)) return -1;
     if (type == GGML_Q8_0) { gemma_q8_0_matvec(blocks, row_begin, row_end, row_length, x, y); return 0; }
     const int64_t nb = row_length / block_values(type);
 #if defined(__x86_64__)
@@ -253,7 +257,7 @@ int gemma_quantized_matvec(int32_t type, const void *blocks, int64_t row_begin, 
 /* The portable path alone, so tests can check the AVX-512 kernels against it. */
 int gemma_quantized_matvec_portable(int32_t type, const void *blocks, int64_t row_begin, int64_t row_end,
                                     int64_t row_length, const float *x, float *y) {
-    if (block_bytes(type) == 0 || row_length % block_values(type) != 0) return -1;
+    if (!gemma_quantized_matvec_handles(type, row_length)) return -1;
     matvec_portable(type, (const uint8_t *)blocks, row_begin, row_end, row_length, x, y);
     return 0;
 }

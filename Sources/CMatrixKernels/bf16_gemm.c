@@ -26,10 +26,6 @@ static inline uint16_t f32_to_bf16(float f) {
     return (uint16_t)(b >> 16);
 }
 
-/* element (i, j) of op(X) where X is row-major with leading dimension ld */
-static inline float at(const float *x, int64_t ld, int trans, int64_t i, int64_t j) {
-    return trans ? x[j * ld + i] : x[i * ld + j];
-}
 static inline uint32_t pair(float lo, float hi) { return (uint32_t)f32_to_bf16(lo) | ((uint32_t)f32_to_bf16(hi) << 16); }
 
 /* Transposes 16 x 16 dwords in place: afterwards r[j] holds element j of every input row. */
@@ -215,8 +211,6 @@ static void *thread_buffer(int which, size_t bytes) {
 #if defined(__x86_64__)
 /* Where B's panels come from: packed now from float32 (scratch), or from a bf16_pack buffer. */
 typedef struct { const float *b; int64_t ldb; int tb; const void *packed; } b_source;
-/* A's panels: always from a bf16_pack_a buffer, shared by the threads that split C's columns. */
-typedef struct { const void *packed; } a_source;
 
 static int64_t panel_count(int64_t n) { return (n + NR - 1) / NR; }
 
@@ -229,9 +223,10 @@ static uint32_t *packed_a_panel(const void *packed, int64_t m, int64_t k0, int64
     return (uint32_t *)packed + (k0 / KC) * ((m + MR - 1) / MR) * MR * (KC / 2) + p * MR * ((kc + 1) / 2);
 }
 
-/* The product for the columns [n0, n1): A from its shared packing, B panel by panel (packed
- * now, or taken from a packing); beta applies with the first k block, later blocks accumulate. */
-static int product(a_source asrc, int64_t m, int64_t n, int64_t k, float alpha, b_source src,
+/* The product for the columns [n0, n1): A from its bf16_pack_a packing (shared by the threads
+ * that split C's columns), B panel by panel (packed now, or taken from a packing); beta applies
+ * with the first k block, later blocks accumulate. */
+static int product(const void *packed_a, int64_t m, int64_t n, int64_t k, float alpha, b_source src,
                    float beta, float *c, int64_t ldc, int64_t n0, int64_t n1) {
     if (n1 > n) n1 = n;
     if (m <= 0 || n0 >= n1) return 0;
@@ -245,7 +240,7 @@ static int product(a_source asrc, int64_t m, int64_t n, int64_t k, float alpha, 
     if (!src.packed && !scratch) return -2;
     for (int64_t k0 = 0; k0 < k; k0 += KC) {
         int64_t kc = k - k0 < KC ? k - k0 : KC, kp_n = (kc + 1) / 2;
-        const uint32_t *ap = packed_a_panel(asrc.packed, m, k0, kc, 0);
+        const uint32_t *ap = packed_a_panel(packed_a, m, k0, kc, 0);
         for (int64_t j0 = n0; j0 < n1; j0 += NR) {
             int nv = (int)(n1 - j0 < NR ? n1 - j0 : NR);
             const uint32_t *bp;
@@ -265,9 +260,8 @@ int bf16_gemm_packed_a(int tb, int64_t m, int64_t n, int64_t k, float alpha, con
                        int64_t ldb, float beta, float *c, int64_t ldc, int64_t n0, int64_t n1) {
     if (!matrix_kernels_have_bf16()) return -1;
 #if defined(__x86_64__)
-    a_source asrc = { packed_a };
     b_source src = { b, ldb, tb, NULL };
-    return product(asrc, m, n, k, alpha, src, beta, c, ldc, n0, n1);
+    return product(packed_a, m, n, k, alpha, src, beta, c, ldc, n0, n1);
 #else
     (void)tb; (void)m; (void)n; (void)k; (void)alpha; (void)packed_a; (void)b; (void)ldb; (void)beta;
     (void)c; (void)ldc; (void)n0; (void)n1;
@@ -323,9 +317,8 @@ int bf16_gemm_prepacked(int64_t m, int64_t n, int64_t k, float alpha, const void
     if (!matrix_kernels_have_bf16()) return -1;
 #if defined(__x86_64__)
     if (n0 % NR != 0) return -3;
-    a_source asrc = { packed_a };
     b_source src = { NULL, 0, 0, packed_b };
-    return product(asrc, m, n, k, alpha, src, beta, c, ldc, n0, n1);
+    return product(packed_a, m, n, k, alpha, src, beta, c, ldc, n0, n1);
 #else
     (void)m; (void)n; (void)k; (void)alpha; (void)packed_a; (void)packed_b; (void)beta; (void)c; (void)ldc; (void)n0; (void)n1;
     return -1;

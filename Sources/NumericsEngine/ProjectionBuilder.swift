@@ -7,9 +7,17 @@ import Foundation
 /// (`model.layers.0.self_attn.q_proj`). Without a builder a backbone keeps a frozen `Linear`.
 public typealias ProjectionBuilder = @Sendable (_ moduleName: String, _ weight: Tensor) throws -> any Projection
 
+/// An adapter that wants the base projections built its own way as the backbone loads (QLoRA
+/// with NF4 quantizes each one at once). The fine-tuning stage makes such an adapter before the
+/// backbone and passes its builder through ``ProjectionBuilding``.
+public protocol ProjectionBuildingAdapter {
+    /// nil when this configuration builds nothing at load time.
+    var projectionBuilder: ProjectionBuilder? { get }
+}
+
 /// The projection builder in effect while a backbone is being made on this thread: set around
 /// a plugin registry's `make` by a caller that already knows the adapter (the fine-tuning
-/// stage with a QLoRA adapter), read by backbone factories, so the registry needs no extra
+/// stage, with a ``ProjectionBuildingAdapter``), read by backbone factories, so the registry needs no extra
 /// argument. (A thread's dictionary rather than a task-local value: the command-line tool
 /// makes backbones from synchronous code outside any task.)
 public enum ProjectionBuilding {

@@ -10,11 +10,11 @@ import Testing
         let t0 = Date()
         log.step(101, of: 200, at: t0.addingTimeInterval(1))       // resumed at step 100
         log.step(110, of: 200, at: t0.addingTimeInterval(10))
-        #expect(abs(log.rateTracking(110, at: t0.addingTimeInterval(10)) - 1.0) < 1e-3)   // 10 steps in 10 s (the job began when the log was made, ≈ t0)
+        #expect(abs(log.currentRate(110, at: t0.addingTimeInterval(10)) - 1.0) < 1e-3)   // 10 steps in 10 s (the job began when the log was made, ≈ t0)
         log.step(200, of: 200, at: t0.addingTimeInterval(100))
         // A second job on the same log, starting when the first one's last step was reported.
         log.step(1, of: 8, at: t0.addingTimeInterval(102))
         log.step(4, of: 8, at: t0.addingTimeInterval(108))
-        #expect(abs(log.rateTracking(4, at: t0.addingTimeInterval(108)) - 0.5) < 1e-9)    // 4 steps in 8 s
+        #expect(abs(log.currentRate(4, at: t0.addingTimeInterval(108)) - 0.5) < 1e-9)    // 4 steps in 8 s
     }
 }

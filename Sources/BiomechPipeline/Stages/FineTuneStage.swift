@@ -121,8 +121,8 @@ public struct AdaptedBackbone {
         }
         let seededSpec = try seededAdapterSpec(adapterSpec, context: context, repetition: repetition)
         let adapter: any Adapter = try context.registry.make(.adapter, seededSpec)
-        // A QLoRA adapter quantizes the projections as the backbone loads them.
-        let backbone: any LanguageBackbone = try ProjectionBuilding.with((adapter as? QLoRAAdapter)?.projectionBuilder) {
+        // An adapter may build the base projections as the backbone loads them (QLoRA's NF4).
+        let backbone: any LanguageBackbone = try ProjectionBuilding.with((adapter as? any ProjectionBuildingAdapter)?.projectionBuilder) {
             try context.registry.make(.backbone, backboneSpec)
         }
         guard let trainable = backbone as? any TrainableLanguageModel else {

@@ -18,6 +18,10 @@ void gemma_q8_0_matvec(const void *blocks, int64_t row_begin, int64_t row_end, i
 int gemma_quantized_matvec(int32_t ggml_type, const void *blocks, int64_t row_begin, int64_t row_end,
                            int64_t row_length, const float *x, float *y);
 
+/// 1 when gemma_quantized_matvec handles rows of `row_length` values of this GGUF type (a type
+/// it reads, and whole blocks per row); 0 otherwise.
+int gemma_quantized_matvec_handles(int32_t ggml_type, int64_t row_length);
+
 /// The same product by the portable C path only (for tests of the vector kernels).
 int gemma_quantized_matvec_portable(int32_t ggml_type, const void *blocks, int64_t row_begin, int64_t row_end,
                                     int64_t row_length, const float *x, float *y);

@@ -79,8 +79,8 @@ void nf4_quantize(const float *w, int64_t n, int64_t block_size, const float *th
                   int64_t block_end, float *absmax, uint8_t *codes);
 
 /// The same by the portable scalar path only (for tests of the vector path).
-void nf4_quantize_portable_only(const float *w, int64_t n, int64_t block_size, const float *thresholds, int64_t block_begin,
-                                int64_t block_end, float *absmax, uint8_t *codes);
+void nf4_quantize_portable(const float *w, int64_t n, int64_t block_size, const float *thresholds, int64_t block_begin,
+                           int64_t block_end, float *absmax, uint8_t *codes);
 
 /// The constants of one AdamW step (decay = 1 - lr * weight_decay, or 1 for an undecayed tensor;
 /// step_size = lr / (1 - beta1^t); inv_sqrt_bias2 = 1 / sqrt(1 - beta2^t)).
