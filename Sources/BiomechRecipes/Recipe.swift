@@ -179,9 +179,13 @@ public struct EvaluationSection: Decodable, Sendable {
     public var maxNewTokens: Int = 16
     /// Cap on evaluated questions per task and split (0 = all), to bound evaluation time.
     public var maxQuestionsPerTask: Int = 0
+    /// Also score every class's answer by its likelihood and predict the most likely one
+    /// (model `biomechgpt-ranked` beside the greedy `biomechgpt`; classification tasks).
+    public var rankAnswers: Bool = false
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case splits, maxNewTokens = "max_new_tokens", maxQuestionsPerTask = "max_questions_per_task"
+        case rankAnswers = "rank_answers"
     }
 
     public init() {}
@@ -190,5 +194,6 @@ public struct EvaluationSection: Decodable, Sendable {
         splits = try c.decodeIfPresent([Split].self, forKey: .splits) ?? splits
         maxNewTokens = try c.decodeIfPresent(Int.self, forKey: .maxNewTokens) ?? maxNewTokens
         maxQuestionsPerTask = try c.decodeIfPresent(Int.self, forKey: .maxQuestionsPerTask) ?? maxQuestionsPerTask
+        rankAnswers = try c.decodeIfPresent(Bool.self, forKey: .rankAnswers) ?? rankAnswers
     }
 }

@@ -16,13 +16,9 @@ public enum GenerationEvaluation {
         return text.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
-    /// Greedy answers for `records`. Records of tasks missing from `tasks` are an error.
-    /// `maxQuestionsPerTask` (0 = all) keeps the first N records of each task.
-    /// Dropout of `adapter` (if given) is switched off for the duration.
-    public static func predict(records: [QARecord], tasks: [String: any TaskHead], backbone: any LanguageBackbone,
-                               adapter: LoRAAdapter? = nil, maxNewTokens: Int = 16, maxQuestionsPerTask: Int = 0,
-                               model: String = "biomechgpt", repetition: Int = 0, motion: MotionVectorInputs? = nil,
-                               progress: ProgressLog = .silent()) throws -> [PredictionRecord] {
+    /// The first `maxQuestionsPerTask` records of each task (0 = all); a record of a task
+    /// missing from `tasks` is an error.
+    static func select(_ records: [QARecord], tasks: [String: any TaskHead], maxQuestionsPerTask: Int) throws -> [QARecord] {
         var selected: [QARecord] = []
         var perTask: [String: Int] = [:]
         for r in records {
@@ -34,6 +30,17 @@ public enum GenerationEvaluation {
             perTask[r.task] = n + 1
             selected.append(r)
         }
+        return selected
+    }
+
+    /// Greedy answers for `records`. Records of tasks missing from `tasks` are an error.
+    /// `maxQuestionsPerTask` (0 = all) keeps the first N records of each task.
+    /// Dropout of `adapter` (if given) is switched off for the duration.
+    public static func predict(records: [QARecord], tasks: [String: any TaskHead], backbone: any LanguageBackbone,
+                               adapter: LoRAAdapter? = nil, maxNewTokens: Int = 16, maxQuestionsPerTask: Int = 0,
+                               model: String = "biomechgpt", repetition: Int = 0, motion: MotionVectorInputs? = nil,
+                               progress: ProgressLog = .silent()) throws -> [PredictionRecord] {
+        let selected = try select(records, tasks: tasks, maxQuestionsPerTask: maxQuestionsPerTask)
         let wasTraining = adapter?.isTraining
         adapter?.isTraining = false
         defer { if let wasTraining { adapter?.isTraining = wasTraining } }

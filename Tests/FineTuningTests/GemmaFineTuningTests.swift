@@ -184,4 +184,40 @@ import Testing
                                                  adapter: adapter, maxNewTokens: 3)
         #expect(p.count == 3 && p.allSatisfy { $0.model == "biomechgpt" && $0.rawAnswer != nil })
     }
+
+    /// Ranking's likelihoods against the generation path: the same sums from next-token
+    /// logits at the last position (`logits(for:)`), one prefix at a time.
+    @Test func answerRankingScoresEqualNextTokenLikelihoods() throws {
+        let b = try backbone()
+        let adapter = LoRAAdapter(configuration: .init(rank: 2, alpha: 4, dropout: 0.5))
+        try adapter.attach(to: b)
+        var rng = SeededRandom(seed: 9)
+        for p in adapter.projections { for i in 0..<p.loraB.value.count { p.loraB.value.data[i] = Float(rng.nextGaussian()) * 0.05 } }
+        adapter.isTraining = true  // ranking must switch dropout off itself
+        let task = YesNoTask(), record = records(1, split: .test)[0]
+        let ranked = try AnswerRanking.predict(records: [record], tasks: ["impaired": task], model: b, tokenizer: b.textTokenizer,
+                                               adapter: adapter, maxLength: 512)
+        #expect(adapter.isTraining)
+        adapter.isTraining = false
+        let scores = try AnswerRanking.score(record, task: task, model: b, tokenizer: b.textTokenizer, maxLength: 512)
+        let prompt = b.textTokenizer.encode(record.prompt, addBOS: false)
+        var reference: [Double] = []
+        for name in task.classNames {
+            let tokens = prompt + b.textTokenizer.encode(name + "<end_of_turn>\n", addBOS: false)
+            var nll = 0.0
+            for i in prompt.count..<tokens.count {
+                let logits = try b.logits(for: BackboneInput(tokens: Array(tokens[..<i]))).map(Double.init)
+                let top = logits.max()!
+                let logSum = top + log(logits.reduce(0) { $0 + exp($1 - top) })
+                nll += logSum - logits[tokens[i]]
+            }
+            reference.append(nll)
+        }
+        for (mine, theirs) in zip(scores.negativeLogLikelihoods, reference) {
+            #expect(abs(mine - theirs) <= 1e-3 * max(1, abs(theirs)), "\(mine) vs \(theirs)")
+        }
+        let best = task.classNames[reference.indices.min { reference[$0] < reference[$1] }!]
+        #expect(ranked.count == 1 && ranked[0].model == AnswerRanking.modelName)
+        #expect(ranked[0].prediction == .category(best) && ranked[0].rawAnswer == best)
+    }
 }

@@ -39,38 +39,75 @@ public struct FineTuneStage: StageExecutor {
 
 /// `evaluate`: for each repeat, loads the fine-tuned adapter, answers the QA records of the
 /// recipe's evaluation splits greedily, parses each answer with its task, and writes
-/// predictions/biomechgpt-r<k>.jsonl.
+/// predictions/biomechgpt-r<k>.jsonl; with `rank_answers`, also ranks each classification
+/// question's answers by likelihood into predictions/biomechgpt-ranked-r<k>.jsonl.
+/// A predictions file newer than its adapter is kept, so an interrupted evaluation resumes
+/// at the first missing file.
 public struct EvaluateStage: StageExecutor {
     public init() {}
 
     public func run(_ context: RunContext) throws -> [String: String] {
         let d = context.directory
-        let splits = Set(context.recipe.evaluation.splits.map { SplitSide(rawValue: $0.rawValue)! })
+        let evaluation = context.recipe.evaluation
+        let splits = SplitSide.allCases.filter { side in evaluation.splits.contains { $0.rawValue == side.rawValue } }
         let records = try RunArtifacts.qaRecords(d).filter { splits.contains($0.split) }
         let heads = Dictionary(uniqueKeysWithValues: try RunArtifacts.tasks(context).heads.map { ($0.id, $0) })
         var summary: [String: String] = [:]
         let motionArtifacts = MotionArtifacts(d)
         for repetition in 0..<context.recipe.repeats {
-            let model = try AdaptedBackbone.build(context, repetition: repetition)
             let adapterDirectory = RunArtifacts.fineTuneDirectory(d, repetition: repetition).appendingPathComponent("adapter")
+            let greedyFile = RunArtifacts.predictionsDirectory(d).appendingPathComponent("biomechgpt-r\(repetition).jsonl")
+            let rankedFile = RunArtifacts.predictionsDirectory(d)
+                .appendingPathComponent("\(AnswerRanking.modelName)-r\(repetition).jsonl")
+            let greedyDue = !Self.isCurrent(greedyFile, after: adapterDirectory)
+            let rankedDue = evaluation.rankAnswers && !Self.isCurrent(rankedFile, after: adapterDirectory)
+            guard greedyDue || rankedDue else { summary["r\(repetition)"] = "kept"; continue }
+
+            let model = try AdaptedBackbone.build(context, repetition: repetition)
             try model.adapter.load(from: adapterDirectory)
             let motion = try model.motionInputs(motionArtifacts)
             try motion?.load(from: adapterDirectory)
-            var predictions: [PredictionRecord] = []
-            // Cap per task and split, so training-data evaluation stays bounded.
-            for split in SplitSide.allCases where splits.contains(split) {
-                predictions += try GenerationEvaluation.predict(
-                    records: records.filter { $0.split == split }, tasks: heads, backbone: model.backbone, adapter: model.lora,
-                    maxNewTokens: context.recipe.evaluation.maxNewTokens,
-                    maxQuestionsPerTask: context.recipe.evaluation.maxQuestionsPerTask,
-                    repetition: repetition, motion: motion, progress: context.progress("evaluate-r\(repetition)-\(split.rawValue)"))
+            if greedyDue {
+                var predictions: [PredictionRecord] = []
+                // Cap per task and split, so training-data evaluation stays bounded.
+                for split in splits {
+                    predictions += try GenerationEvaluation.predict(
+                        records: records.filter { $0.split == split }, tasks: heads, backbone: model.backbone, adapter: model.lora,
+                        maxNewTokens: evaluation.maxNewTokens, maxQuestionsPerTask: evaluation.maxQuestionsPerTask,
+                        repetition: repetition, motion: motion, progress: context.progress("evaluate-r\(repetition)-\(split.rawValue)"))
+                }
+                try PredictionsFile.write(predictions, to: greedyFile)
+                let parsed = predictions.filter { $0.prediction != nil }.count
+                summary["r\(repetition)"] = "\(predictions.count) answers, \(parsed) parsed"
             }
-            try PredictionsFile.write(predictions, to: RunArtifacts.predictionsDirectory(d)
-                .appendingPathComponent("biomechgpt-r\(repetition).jsonl"))
-            let parsed = predictions.filter { $0.prediction != nil }.count
-            summary["r\(repetition)"] = "\(predictions.count) answers, \(parsed) parsed"
+            if rankedDue {
+                var predictions: [PredictionRecord] = []
+                for split in splits {
+                    predictions += try AnswerRanking.predict(
+                        records: records.filter { $0.split == split }, tasks: heads, model: model.trainable,
+                        tokenizer: model.backbone.textTokenizer, adapter: model.lora,
+                        maxLength: min(context.recipe.training.maxLength, model.backbone.contextLength),
+                        maxQuestionsPerTask: evaluation.maxQuestionsPerTask, repetition: repetition, motion: motion,
+                        progress: context.progress("rank-r\(repetition)-\(split.rawValue)"))
+                }
+                try PredictionsFile.write(predictions, to: rankedFile)
+                summary["r\(repetition)_ranked"] = "\(predictions.count) ranked answers"
+            }
         }
         return summary
+    }
+
+    /// Whether `file` exists and was written after every file of `adapter` (a re-trained
+    /// adapter makes its predictions stale).
+    static func isCurrent(_ file: URL, after adapter: URL) -> Bool {
+        let fm = FileManager.default
+        guard let written = (try? fm.attributesOfItem(atPath: file.path))?[.modificationDate] as? Date else { return false }
+        let adapterFiles = (try? fm.contentsOfDirectory(at: adapter, includingPropertiesForKeys: [.contentModificationDateKey])) ?? []
+        guard !adapterFiles.isEmpty else { return false }
+        return adapterFiles.allSatisfy { url in
+            let date = (try? url.resourceValues(forKeys: [.contentModificationDateKey]))?.contentModificationDate ?? .distantFuture
+            return date <= written
+        }
     }
 }
 
