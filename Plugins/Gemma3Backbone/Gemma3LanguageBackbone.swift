@@ -257,6 +257,12 @@ public final class Gemma3LanguageBackbone: LanguageBackbone, TrainableLanguageMo
         return model.loss(tokens: tokens, lossMask: lossMask, vectors: try batchVectors(vectors, tokens: tokens))
     }
 
+    /// One batched forward for all sequences (the protocol's default runs one at a time).
+    public func sequenceLosses(tokens: [[Int]], lossMask: [[Bool]], vectors: InputVectorRows?) throws -> [Double] {
+        try check(tokens, lossMask)
+        return model.sequenceLosses(tokens: tokens, lossMask: lossMask, vectors: try batchVectors(vectors, tokens: tokens))
+    }
+
     public var inputVectorGradient: Tensor? { model.inputVectorGradient }
 
     /// RMS of the scaled embeddings of the original vocabulary (sampled every 97th row).

@@ -325,13 +325,7 @@ public final class Gemma3Model {
                              vectors: Gemma3InputVectors? = nil) -> (loss: Double, tokenCount: Int) {
         precondition(tokens.count == lossMask.count, "trainingStep: \(tokens.count) sequences, \(lossMask.count) masks")
         let batch = Gemma3Batch(tokens, padding: .right, padID: configuration.padTokenID)
-        var targets = [Int](repeating: -1, count: batch.tokens.count)
-        for (b, s) in tokens.enumerated() {
-            precondition(lossMask[b].count == s.count, "trainingStep: sequence \(b) has \(s.count) tokens, mask \(lossMask[b].count)")
-            for i in 1..<Swift.max(1, s.count) where lossMask[b][i] {
-                targets[batch.row(sequence: b, index: i - 1)] = s[i]
-            }
-        }
+        let targets = Self.targets(tokens, lossMask, batch)
         let h = forward(batch, vectors: vectors)
         let (loss, dh) = crossEntropy.lossAndGradient(hidden: h, weight: embeddingWeight, targets: targets, gradScale: gradScale)
         let count = crossEntropy.countedPositions
@@ -342,13 +336,31 @@ public final class Gemma3Model {
     /// The mean loss without gradients (evaluation).
     public func loss(tokens: [[Int]], lossMask: [[Bool]], vectors: Gemma3InputVectors? = nil) -> (loss: Double, tokenCount: Int) {
         let batch = Gemma3Batch(tokens, padding: .right, padID: configuration.padTokenID)
+        let h = forward(batch, vectors: vectors)
+        let loss = crossEntropy.loss(hidden: h, weight: embeddingWeight.value, targets: Self.targets(tokens, lossMask, batch))
+        return (Double(loss), crossEntropy.countedPositions)
+    }
+
+    /// Each sequence's summed cross-entropy over its target tokens (nats), one batched
+    /// forward without gradients.
+    public func sequenceLosses(tokens: [[Int]], lossMask: [[Bool]], vectors: Gemma3InputVectors? = nil) -> [Double] {
+        let batch = Gemma3Batch(tokens, padding: .right, padID: configuration.padTokenID)
+        let h = forward(batch, vectors: vectors)
+        _ = crossEntropy.loss(hidden: h, weight: embeddingWeight.value, targets: Self.targets(tokens, lossMask, batch))
+        let rowLosses = crossEntropy.rowLosses
+        return tokens.enumerated().map { b, s in
+            (1..<Swift.max(1, s.count)).reduce(0.0) { $0 + Double(rowLosses[batch.row(sequence: b, index: $1 - 1)]) }
+        }
+    }
+
+    /// Per row of the right-padded batch: the next token where it is a target, else −1.
+    private static func targets(_ tokens: [[Int]], _ lossMask: [[Bool]], _ batch: Gemma3Batch) -> [Int] {
         var targets = [Int](repeating: -1, count: batch.tokens.count)
         for (b, s) in tokens.enumerated() {
+            precondition(lossMask[b].count == s.count, "sequence \(b) has \(s.count) tokens, its loss mask \(lossMask[b].count)")
             for i in 1..<Swift.max(1, s.count) where lossMask[b][i] { targets[batch.row(sequence: b, index: i - 1)] = s[i] }
         }
-        let h = forward(batch, vectors: vectors)
-        let loss = crossEntropy.loss(hidden: h, weight: embeddingWeight.value, targets: targets)
-        return (Double(loss), crossEntropy.countedPositions)
+        return targets
     }
 
     /// Backward from dL/d(final hidden) of the last ``forward(_:vectors:)``: accumulates

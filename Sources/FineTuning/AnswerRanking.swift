@@ -39,7 +39,7 @@ public enum AnswerRanking {
         }
         let preparer = SamplePreparer(tokenizer: tokenizer, maxLength: maxLength, lossOnPrompt: false,
                                       vectorPlaceholder: motion?.placeholderID)
-        var scores: [Double] = []
+        var samples: [TrainingSample] = []
         for name in task.classNames {
             var candidate = record
             candidate.answer = task.answer(for: .category(name))
@@ -47,10 +47,12 @@ public enum AnswerRanking {
             guard let sample = preparer.prepare([candidate]).samples.first else {
                 throw InputError(field: record.id, "the prompt and the answer for class '\(name)' do not fit in \(maxLength) tokens")
             }
-            let vectors = try motion?.rows(for: [sample])
-            let (loss, count) = try model.evaluationLoss(tokens: [sample.tokens], lossMask: [sample.lossMask], vectors: vectors)
-            scores.append(loss * Double(count))
+            samples.append(sample)
         }
+        // All candidates in one batch: the prompt is recomputed per candidate, but one
+        // batched forward costs far less than one forward per candidate.
+        let scores = try model.sequenceLosses(tokens: samples.map(\.tokens), lossMask: samples.map(\.lossMask),
+                                              vectors: try motion?.rows(for: samples))
         return Scores(classes: task.classNames, negativeLogLikelihoods: scores)
     }
 

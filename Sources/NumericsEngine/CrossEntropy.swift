@@ -22,6 +22,8 @@ public final class ChunkedCrossEntropy: @unchecked Sendable {
     public var chunkSize: Int
     /// The number of counted positions in the last call.
     public private(set) var countedPositions = 0
+    /// Each row's loss in the last call (`logsumexp − target logit`), 0 for uncounted rows.
+    public private(set) var rowLosses: [Float] = []
 
     private var gathered: Tensor?, logits: Tensor?, accum: Tensor?
     private var gradHidden: Tensor?
@@ -63,6 +65,7 @@ public final class ChunkedCrossEntropy: @unchecked Sendable {
         }
         let na = rows.count
         countedPositions = na
+        rowLosses = [Float](repeating: 0, count: n)
         var dh: Tensor? = nil
         if wantGradient {
             let g = Tensor.reuse(gradHidden, shape: hidden.shape); gradHidden = g; g.zero(); dh = g
@@ -117,7 +120,8 @@ public final class ChunkedCrossEntropy: @unchecked Sendable {
             let wt = w + target * d
             let targetLogit = BLAS.dot(hs + i * d, wt, count: d)
             lse[i] = rowMax[i] + logf(rowSum[i])
-            total += Double(lse[i] - targetLogit)
+            rowLosses[t] = lse[i] - targetLogit
+            total += Double(rowLosses[t])
             if let dh {
                 let out = dh.data + t * d, ar = accs + i * d, inv = 1 / rowSum[i]
                 for j in 0..<d { out[j] = g * (ar[j] * inv - wt[j]) }

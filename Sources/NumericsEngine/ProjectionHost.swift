@@ -36,6 +36,10 @@ public protocol TrainableLanguageModel: ProjectionHost {
         -> (loss: Double, tokenCount: Int)
     /// `evaluationLoss` with input vectors.
     func evaluationLoss(tokens: [[Int]], lossMask: [[Bool]], vectors: InputVectorRows?) throws -> (loss: Double, tokenCount: Int)
+    /// Each sequence's summed cross-entropy over its target tokens (nats) — the negative
+    /// log-likelihood of those tokens — without gradients. The default scores one sequence
+    /// at a time through `evaluationLoss`; a model can batch them.
+    func sequenceLosses(tokens: [[Int]], lossMask: [[Bool]], vectors: InputVectorRows?) throws -> [Double]
     /// dL/d(input vectors) of the last `trainingStep` that had vectors.
     var inputVectorGradient: Tensor? { get }
     /// Root mean square of the input embeddings as the first layer reads them (after any
@@ -67,6 +71,22 @@ extension TrainableLanguageModel {
     public func evaluationLoss(tokens: [[Int]], lossMask: [[Bool]], vectors: InputVectorRows?) throws -> (loss: Double, tokenCount: Int) {
         guard vectors == nil || vectors!.count == 0 else { throw InputError(field: "vectors", "this model does not accept input vectors") }
         return try evaluationLoss(tokens: tokens, lossMask: lossMask)
+    }
+    public func sequenceLosses(tokens: [[Int]], lossMask: [[Bool]], vectors: InputVectorRows?) throws -> [Double] {
+        try tokens.indices.map { b in
+            var own: InputVectorRows? = nil
+            if let vectors {
+                let picked = vectors.sequences.indices.filter { vectors.sequences[$0] == b }
+                let values = Tensor(shape: [picked.count, vectors.values.lastDimension])
+                for (k, i) in picked.enumerated() {
+                    (values.data + k * values.lastDimension).update(from: vectors.values.data + i * values.lastDimension,
+                                                                    count: values.lastDimension)
+                }
+                own = InputVectorRows(sequences: picked.map { _ in 0 }, indices: picked.map { vectors.indices[$0] }, values: values)
+            }
+            let (loss, count) = try evaluationLoss(tokens: [tokens[b]], lossMask: [lossMask[b]], vectors: own)
+            return loss * Double(count)
+        }
     }
     public var inputVectorGradient: Tensor? { nil }
     public var inputEmbeddingRMS: Float { 1 }

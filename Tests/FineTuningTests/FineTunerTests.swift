@@ -82,6 +82,19 @@ struct YesNoTask: TaskHead {
         return (model, adapter)
     }
 
+    /// The protocol's default per-sequence losses: each sequence's mean loss times its count.
+    @Test func defaultSequenceLossesScoreOneSequenceAtATime() throws {
+        let (model, _) = try setUp()
+        let samples = SamplePreparer(tokenizer: ToyTokenizer(), maxLength: 1024, lossOnPrompt: false).prepare(toyRecords(3)).samples
+        let batched = try model.sequenceLosses(tokens: samples.map(\.tokens), lossMask: samples.map(\.lossMask), vectors: nil)
+        for (s, total) in zip(samples, batched) {
+            let (loss, count) = try model.evaluationLoss(tokens: [s.tokens], lossMask: [s.lossMask])
+            #expect(count > 0 && abs(total - loss * Double(count)) <= 1e-9 * max(1, abs(total)))
+        }
+        #expect(batched.count == 3)
+    }
+
+
     func options() -> FineTuningOptions {
         var o = FineTuningOptions()
         o.epochs = 3; o.batchSize = 2; o.gradientAccumulation = 2; o.learningRate = 2e-2; o.warmupRatio = 0.2

@@ -40,6 +40,13 @@ struct CrossEntropyTests {
         let (refLoss, refDh, refDw) = referenceCrossEntropy(hidden: hidden, weight: weight.value, targets: targets, mask: mask)
         #expect(ce.countedPositions == 4)
         #expect(abs(Double(loss) - refLoss) < 1e-5)
+        // Per-row losses: each counted row alone against the reference, uncounted rows 0.
+        for t in 0..<n {
+            let counted = targets[t] >= 0 && mask[t]
+            let alone = counted ? referenceCrossEntropy(hidden: hidden, weight: weight.value, targets: targets,
+                                                        mask: (0..<n).map { $0 == t }).0 : 0
+            #expect(abs(Double(ce.rowLosses[t]) - alone) < 1e-5)
+        }
         for i in 0..<dh.count { #expect(abs(Double(dh[i]) - refDh[i]) < 1e-5) }
         for i in 0..<refDw.count { #expect(abs(Double(weight.grad![i]) - refDw[i]) < 1e-5) }
         #expect(abs(ce.loss(hidden: hidden, weight: weight.value, targets: targets, mask: mask) - loss) < 1e-6)
