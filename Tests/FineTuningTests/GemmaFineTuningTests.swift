@@ -200,24 +200,32 @@ import Testing
         #expect(adapter.isTraining)
         adapter.isTraining = false
         let scores = try AnswerRanking.score(record, task: task, model: b, tokenizer: b.textTokenizer, maxLength: 512)
-        let prompt = b.textTokenizer.encode(record.prompt, addBOS: false)
-        var reference: [Double] = []
-        for name in task.classNames {
-            let tokens = prompt + b.textTokenizer.encode(name + "<end_of_turn>\n", addBOS: false)
-            var nll = 0.0
-            for i in prompt.count..<tokens.count {
-                let logits = try b.logits(for: BackboneInput(tokens: Array(tokens[..<i]))).map(Double.init)
-                let top = logits.max()!
-                let logSum = top + log(logits.reduce(0) { $0 + exp($1 - top) })
-                nll += logSum - logits[tokens[i]]
+        func reference(_ promptText: String) throws -> [Double] {
+            let prompt = b.textTokenizer.encode(promptText, addBOS: false)
+            return try task.classNames.map { name in
+                let tokens = prompt + b.textTokenizer.encode(name + "<end_of_turn>\n", addBOS: false)
+                var nll = 0.0
+                for i in prompt.count..<tokens.count {
+                    let logits = try b.logits(for: BackboneInput(tokens: Array(tokens[..<i]))).map(Double.init)
+                    let top = logits.max()!
+                    let logSum = top + log(logits.reduce(0) { $0 + exp($1 - top) })
+                    nll += logSum - logits[tokens[i]]
+                }
+                return nll
             }
-            reference.append(nll)
         }
-        for (mine, theirs) in zip(scores.negativeLogLikelihoods, reference) {
+        let motionFree = try #require(AnswerRanking.motionFreePrompt(record.prompt))
+        #expect(motionFree.contains(MotionText.start + MotionText.end) && (0..<8).allSatisfy { !motionFree.contains(MotionText.tokenPiece($0)) }
+                && motionFree.hasSuffix(record.prompt.components(separatedBy: MotionText.end).last!))
+        let plain = try reference(record.prompt), empty = try reference(motionFree)
+        for (mine, theirs) in zip(scores.negativeLogLikelihoods + scores.motionFreeNegativeLogLikelihoods, plain + empty) {
             #expect(abs(mine - theirs) <= 1e-3 * max(1, abs(theirs)), "\(mine) vs \(theirs)")
         }
-        let best = task.classNames[reference.indices.min { reference[$0] < reference[$1] }!]
-        #expect(ranked.count == 1 && ranked[0].model == AnswerRanking.modelName)
-        #expect(ranked[0].prediction == .category(best) && ranked[0].rawAnswer == best)
+        func argmin(_ x: [Double]) -> String { task.classNames[x.indices.min { x[$0] < x[$1] }!] }
+        let best = argmin(plain), calibratedBest = argmin(zip(plain, empty).map { $0 - $1 })
+        #expect(ranked.ranked.count == 1 && ranked.ranked[0].model == AnswerRanking.modelName)
+        #expect(ranked.ranked[0].prediction == .category(best) && ranked.ranked[0].rawAnswer == best)
+        #expect(ranked.calibrated.count == 1 && ranked.calibrated[0].model == AnswerRanking.calibratedModelName)
+        #expect(ranked.calibrated[0].prediction == .category(calibratedBest))
     }
 }

@@ -40,7 +40,8 @@ public struct FineTuneStage: StageExecutor {
 /// `evaluate`: for each repeat, loads the fine-tuned adapter, answers the QA records of the
 /// recipe's evaluation splits greedily, parses each answer with its task, and writes
 /// predictions/biomechgpt-r<k>.jsonl; with `rank_answers`, also ranks each classification
-/// question's answers by likelihood into predictions/biomechgpt-ranked-r<k>.jsonl.
+/// question's answers by likelihood, plain and calibrated against the motion-free prompt
+/// (predictions/biomechgpt-ranked-r<k>.jsonl, biomechgpt-calibrated-r<k>.jsonl).
 /// A predictions file newer than its adapter is kept, so an interrupted evaluation resumes
 /// at the first missing file.
 public struct EvaluateStage: StageExecutor {
@@ -57,10 +58,11 @@ public struct EvaluateStage: StageExecutor {
         for repetition in 0..<context.recipe.repeats {
             let adapterDirectory = RunArtifacts.fineTuneDirectory(d, repetition: repetition).appendingPathComponent("adapter")
             let greedyFile = RunArtifacts.predictionsDirectory(d).appendingPathComponent("biomechgpt-r\(repetition).jsonl")
-            let rankedFile = RunArtifacts.predictionsDirectory(d)
-                .appendingPathComponent("\(AnswerRanking.modelName)-r\(repetition).jsonl")
+            let rankedFiles = [AnswerRanking.modelName, AnswerRanking.calibratedModelName].map {
+                RunArtifacts.predictionsDirectory(d).appendingPathComponent("\($0)-r\(repetition).jsonl")
+            }
             let greedyDue = !Self.isCurrent(greedyFile, after: adapterDirectory)
-            let rankedDue = evaluation.rankAnswers && !Self.isCurrent(rankedFile, after: adapterDirectory)
+            let rankedDue = evaluation.rankAnswers && !rankedFiles.allSatisfy { Self.isCurrent($0, after: adapterDirectory) }
             guard greedyDue || rankedDue else { summary["r\(repetition)"] = "kept"; continue }
 
             let model = try AdaptedBackbone.build(context, repetition: repetition)
@@ -81,17 +83,19 @@ public struct EvaluateStage: StageExecutor {
                 summary["r\(repetition)"] = "\(predictions.count) answers, \(parsed) parsed"
             }
             if rankedDue {
-                var predictions: [PredictionRecord] = []
+                var ranked: [PredictionRecord] = [], calibrated: [PredictionRecord] = []
                 for split in splits {
-                    predictions += try AnswerRanking.predict(
+                    let p = try AnswerRanking.predict(
                         records: records.filter { $0.split == split }, tasks: heads, model: model.trainable,
                         tokenizer: model.backbone.textTokenizer, adapter: model.lora,
                         maxLength: min(context.recipe.training.maxLength, model.backbone.contextLength),
                         maxQuestionsPerTask: evaluation.maxQuestionsPerTask, repetition: repetition, motion: motion,
                         progress: context.progress("rank-r\(repetition)-\(split.rawValue)"))
+                    ranked += p.ranked; calibrated += p.calibrated
                 }
-                try PredictionsFile.write(predictions, to: rankedFile)
-                summary["r\(repetition)_ranked"] = "\(predictions.count) ranked answers"
+                try PredictionsFile.write(ranked, to: rankedFiles[0])
+                try PredictionsFile.write(calibrated, to: rankedFiles[1])
+                summary["r\(repetition)_ranked"] = "\(ranked.count) questions ranked"
             }
         }
         return summary
