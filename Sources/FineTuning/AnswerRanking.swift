@@ -24,6 +24,8 @@ import NumericsEngine
 public enum AnswerRanking {
     public static let modelName = "biomechgpt-ranked"
     public static let calibratedModelName = "biomechgpt-calibrated"
+    /// Tokens per batched forward when scoring candidates (bounds the activations' memory).
+    public static let defaultBatchTokens = 8192
 
     /// One question's candidates, in the task's class order, with the summed negative
     /// log-likelihood of each class's answer (nats) after the prompt and after the
@@ -53,7 +55,8 @@ public enum AnswerRanking {
     /// The candidates of `record` scored by `model`, all in one batch. `maxLength` bounds
     /// each prompt-plus-answer sequence as training does (the motion span's middle is cut).
     public static func score(_ record: QARecord, task: any TaskHead, model: any TrainableLanguageModel,
-                             tokenizer: any TextTokenizer, maxLength: Int, motion: MotionVectorInputs? = nil) throws -> Scores {
+                             tokenizer: any TextTokenizer, maxLength: Int, motion: MotionVectorInputs? = nil,
+                             batchTokens: Int = defaultBatchTokens) throws -> Scores {
         guard task.kind == .classification, !task.classNames.isEmpty else {
             throw InputError(field: record.task, "answer ranking needs a classification task with classes")
         }
@@ -75,10 +78,18 @@ public enum AnswerRanking {
                 samples.append(sample)
             }
         }
-        // One batched forward for every candidate: the prompt is recomputed per candidate,
-        // which costs far less than a forward per candidate.
-        let losses = try model.sequenceLosses(tokens: samples.map(\.tokens), lossMask: samples.map(\.lossMask),
-                                              vectors: try motion?.rows(for: samples))
+        // Candidates in batched forwards of up to `batchTokens` tokens: the prompt is
+        // recomputed per candidate, which costs far less than a forward per candidate.
+        var losses: [Double] = []
+        var start = 0
+        while start < samples.count {
+            var end = start + 1, tokens = samples[start].tokens.count
+            while end < samples.count && tokens + samples[end].tokens.count <= batchTokens { tokens += samples[end].tokens.count; end += 1 }
+            let group = Array(samples[start..<end])
+            losses += try model.sequenceLosses(tokens: group.map(\.tokens), lossMask: group.map(\.lossMask),
+                                               vectors: try motion?.rows(for: group))
+            start = end
+        }
         let n = task.classNames.count
         return Scores(classes: task.classNames, negativeLogLikelihoods: Array(losses[..<n]),
                       motionFreeNegativeLogLikelihoods: Array(losses[n...]))

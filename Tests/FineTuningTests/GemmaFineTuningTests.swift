@@ -214,6 +214,12 @@ import Testing
                 return nll
             }
         }
+        // One candidate per forward gives the same scores as one batch.
+        let oneByOne = try AnswerRanking.score(record, task: task, model: b, tokenizer: b.textTokenizer, maxLength: 512, batchTokens: 1)
+        for (x, y) in zip(oneByOne.negativeLogLikelihoods + oneByOne.motionFreeNegativeLogLikelihoods,
+                          scores.negativeLogLikelihoods + scores.motionFreeNegativeLogLikelihoods) {
+            #expect(abs(x - y) <= 1e-4 * max(1, abs(y)))
+        }
         let motionFree = try #require(AnswerRanking.motionFreePrompt(record.prompt))
         #expect(motionFree.contains(MotionText.start + MotionText.end) && (0..<8).allSatisfy { !motionFree.contains(MotionText.tokenPiece($0)) }
                 && motionFree.hasSuffix(record.prompt.components(separatedBy: MotionText.end).last!))
