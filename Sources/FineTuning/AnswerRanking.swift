@@ -15,71 +15,59 @@ import NumericsEngine
 /// prefers another class as a whole. Ranking reads the model's belief over whole answers,
 /// as multiple-choice evaluations of language models do.
 ///
-/// Calibrated ranking (model `biomechgpt-calibrated`) subtracts from each answer's
-/// log-likelihood its log-likelihood after the same question with the motion span emptied
-/// (`<motion_start><motion_end>`): what the motion adds to each answer, net of how much the
-/// model favours the answer's wording whatever the motion (the "domain-conditional PMI" of
-/// Holtzman et al., 2021, with the motion-free prompt as the domain premise). It uses no
-/// labels. Regression tasks have no candidate set and are skipped.
+/// Calibrated ranking (model `biomechgpt-calibrated`) removes the model's leaning towards
+/// some answers whatever the motion: each class's log-likelihood is centred by its mean over
+/// the training split's questions of the same task before the arg-max — the batch
+/// calibration of Zhou et al. (2023), estimated on training inputs and without labels.
+/// Regression tasks have no candidate set and are skipped.
 public enum AnswerRanking {
     public static let modelName = "biomechgpt-ranked"
     public static let calibratedModelName = "biomechgpt-calibrated"
     /// Tokens per batched forward when scoring candidates (bounds the activations' memory).
     public static let defaultBatchTokens = 8192
 
-    /// One question's candidates, in the task's class order, with the summed negative
-    /// log-likelihood of each class's answer (nats) after the prompt and after the
-    /// motion-free prompt.
-    public struct Scores: Sendable {
+    /// One question with every class's summed negative log-likelihood (nats) of its answer,
+    /// in the task's class order: a line of a rankings file.
+    public struct RankedQuestion: Sendable, Codable, Equatable {
+        public var record: QARecord
         public var classes: [String]
         public var negativeLogLikelihoods: [Double]
-        public var motionFreeNegativeLogLikelihoods: [Double]
 
-        /// The most likely class (the first of equals).
-        public var best: String { classes[Self.argmin(negativeLogLikelihoods)] }
-        /// The class whose likelihood the motion raises most (the first of equals).
-        public var calibratedBest: String {
-            classes[Self.argmin(zip(negativeLogLikelihoods, motionFreeNegativeLogLikelihoods).map { $0 - $1 })]
+        /// The class whose answer is most likely after the shift `offsets` (subtracted per
+        /// class; none = plain likelihood); the first of equals.
+        public func best(subtracting offsets: [Double]? = nil) -> String {
+            let x = offsets.map { o in zip(negativeLogLikelihoods, o).map { $0 - $1 } } ?? negativeLogLikelihoods
+            return classes[x.indices.min { x[$0] < x[$1] }!]
         }
 
-        static func argmin(_ x: [Double]) -> Int { x.indices.min { x[$0] < x[$1] }! }
+        enum CodingKeys: String, CodingKey {
+            case record, classes, negativeLogLikelihoods = "negative_log_likelihoods"
+        }
     }
 
-    /// `prompt` with the interior of its motion span removed; nil when it has no span.
-    public static func motionFreePrompt(_ prompt: String) -> String? {
-        guard let start = prompt.range(of: MotionText.start),
-              let end = prompt.range(of: MotionText.end, range: start.upperBound..<prompt.endIndex) else { return nil }
-        return String(prompt[..<start.upperBound]) + String(prompt[end.lowerBound...])
-    }
-
-    /// The candidates of `record` scored by `model`, all in one batch. `maxLength` bounds
-    /// each prompt-plus-answer sequence as training does (the motion span's middle is cut).
+    /// The candidates of `record` scored by `model` in batched forwards of up to
+    /// `batchTokens` tokens. `maxLength` bounds each prompt-plus-answer sequence as training
+    /// does (the motion span's middle is cut when longer).
     public static func score(_ record: QARecord, task: any TaskHead, model: any TrainableLanguageModel,
                              tokenizer: any TextTokenizer, maxLength: Int, motion: MotionVectorInputs? = nil,
-                             batchTokens: Int = defaultBatchTokens) throws -> Scores {
+                             batchTokens: Int = defaultBatchTokens) throws -> RankedQuestion {
         guard task.kind == .classification, !task.classNames.isEmpty else {
             throw InputError(field: record.task, "answer ranking needs a classification task with classes")
-        }
-        guard let motionFree = motionFreePrompt(record.prompt) else {
-            throw InputError(field: record.id, "the prompt has no \(MotionText.start)…\(MotionText.end) span to calibrate against")
         }
         let preparer = SamplePreparer(tokenizer: tokenizer, maxLength: maxLength, lossOnPrompt: false,
                                       vectorPlaceholder: motion?.placeholderID)
         var samples: [TrainingSample] = []
-        for prompt in [record.prompt, motionFree] {
-            for name in task.classNames {
-                var candidate = record
-                candidate.prompt = prompt
-                candidate.answer = task.answer(for: .category(name))
-                candidate.text = prompt + candidate.answer + "<end_of_turn>\n"
-                guard let sample = preparer.prepare([candidate]).samples.first else {
-                    throw InputError(field: record.id, "the prompt and the answer for class '\(name)' do not fit in \(maxLength) tokens")
-                }
-                samples.append(sample)
+        for name in task.classNames {
+            var candidate = record
+            candidate.answer = task.answer(for: .category(name))
+            candidate.text = record.prompt + candidate.answer + "<end_of_turn>\n"
+            guard let sample = preparer.prepare([candidate]).samples.first else {
+                throw InputError(field: record.id, "the prompt and the answer for class '\(name)' do not fit in \(maxLength) tokens")
             }
+            samples.append(sample)
         }
-        // Candidates in batched forwards of up to `batchTokens` tokens: the prompt is
-        // recomputed per candidate, which costs far less than a forward per candidate.
+        // The prompt is recomputed per candidate; one batched forward still costs far less
+        // than a forward per candidate.
         var losses: [Double] = []
         var start = 0
         while start < samples.count {
@@ -90,35 +78,56 @@ public enum AnswerRanking {
                                                vectors: try motion?.rows(for: group))
             start = end
         }
-        let n = task.classNames.count
-        return Scores(classes: task.classNames, negativeLogLikelihoods: Array(losses[..<n]),
-                      motionFreeNegativeLogLikelihoods: Array(losses[n...]))
+        return RankedQuestion(record: record, classes: task.classNames, negativeLogLikelihoods: losses)
     }
 
-    /// Ranked and calibrated answers for the classification records of `records` (the first
-    /// `maxQuestionsPerTask` of each task; 0 = all): two predictions per question, models
-    /// `biomechgpt-ranked` and `biomechgpt-calibrated`. Dropout of `adapter` is off meanwhile.
-    public static func predict(records: [QARecord], tasks: [String: any TaskHead], model: any TrainableLanguageModel,
-                               tokenizer: any TextTokenizer, adapter: LoRAAdapter? = nil, maxLength: Int,
-                               maxQuestionsPerTask: Int = 0, repetition: Int = 0, motion: MotionVectorInputs? = nil,
-                               progress: ProgressLog = .silent()) throws -> (ranked: [PredictionRecord], calibrated: [PredictionRecord]) {
+    /// Every classification record of `records` ranked (the first `maxQuestionsPerTask` of
+    /// each task; 0 = all). Dropout of `adapter` is off meanwhile.
+    public static func rank(records: [QARecord], tasks: [String: any TaskHead], model: any TrainableLanguageModel,
+                            tokenizer: any TextTokenizer, adapter: LoRAAdapter? = nil, maxLength: Int,
+                            maxQuestionsPerTask: Int = 0, motion: MotionVectorInputs? = nil,
+                            progress: ProgressLog = .silent()) throws -> [RankedQuestion] {
         let selected = try GenerationEvaluation.select(records, tasks: tasks, maxQuestionsPerTask: maxQuestionsPerTask)
             .filter { tasks[$0.task]!.kind == .classification }
         let wasTraining = adapter?.isTraining
         adapter?.isTraining = false
         defer { if let wasTraining { adapter?.isTraining = wasTraining } }
-        var ranked: [PredictionRecord] = [], calibrated: [PredictionRecord] = []
+        var out: [RankedQuestion] = []
         for (i, r) in selected.enumerated() {
-            let task = tasks[r.task]!
-            let scores = try score(r, task: task, model: model, tokenizer: tokenizer, maxLength: maxLength, motion: motion)
-            for (name, best) in [(modelName, scores.best), (calibratedModelName, scores.calibratedBest)] {
-                let prediction = LabelValue.category(best)
-                let record = PredictionRecord(task: r.task, trialID: r.trialID, participantID: r.participantID, split: r.split,
-                                              model: name, repetition: repetition, target: r.target, prediction: prediction,
-                                              rawAnswer: task.answer(for: prediction))
-                if name == modelName { ranked.append(record) } else { calibrated.append(record) }
-            }
+            out.append(try score(r, task: tasks[r.task]!, model: model, tokenizer: tokenizer, maxLength: maxLength, motion: motion))
             progress.step(i + 1, of: selected.count)
+        }
+        return out
+    }
+
+    /// Per task, each class's mean negative log-likelihood over `questions` (the training
+    /// split's): the calibration offsets.
+    public static func calibrationOffsets(_ questions: [RankedQuestion]) -> [String: [Double]] {
+        var sums: [String: [Double]] = [:], counts: [String: Int] = [:]
+        for q in questions {
+            let previous = sums[q.record.task] ?? [Double](repeating: 0, count: q.classes.count)
+            sums[q.record.task] = zip(previous, q.negativeLogLikelihoods).map { $0 + $1 }
+            counts[q.record.task, default: 0] += 1
+        }
+        return sums.reduce(into: [:]) { out, entry in out[entry.key] = entry.value.map { $0 / Double(counts[entry.key]!) } }
+    }
+
+    /// Predictions from ranked questions: `biomechgpt-ranked` for every question and
+    /// `biomechgpt-calibrated` for questions of tasks that have offsets.
+    public static func predictions(_ questions: [RankedQuestion], tasks: [String: any TaskHead],
+                                   offsets: [String: [Double]], repetition: Int = 0) -> (ranked: [PredictionRecord], calibrated: [PredictionRecord]) {
+        var ranked: [PredictionRecord] = [], calibrated: [PredictionRecord] = []
+        func record(_ q: RankedQuestion, _ model: String, _ best: String) -> PredictionRecord {
+            let r = q.record, prediction = LabelValue.category(best)
+            return PredictionRecord(task: r.task, trialID: r.trialID, participantID: r.participantID, split: r.split, model: model,
+                                    repetition: repetition, target: r.target, prediction: prediction,
+                                    rawAnswer: tasks[r.task]?.answer(for: prediction))
+        }
+        for q in questions {
+            ranked.append(record(q, modelName, q.best()))
+            if let o = offsets[q.record.task], o.count == q.classes.count {
+                calibrated.append(record(q, calibratedModelName, q.best(subtracting: o)))
+            }
         }
         return (ranked, calibrated)
     }

@@ -194,44 +194,50 @@ import Testing
         var rng = SeededRandom(seed: 9)
         for p in adapter.projections { for i in 0..<p.loraB.value.count { p.loraB.value.data[i] = Float(rng.nextGaussian()) * 0.05 } }
         adapter.isTraining = true  // ranking must switch dropout off itself
-        let task = YesNoTask(), record = records(1, split: .test)[0]
-        let ranked = try AnswerRanking.predict(records: [record], tasks: ["impaired": task], model: b, tokenizer: b.textTokenizer,
-                                               adapter: adapter, maxLength: 512)
+        let task = YesNoTask(), questions = records(3, split: .test)
+        let ranked = try AnswerRanking.rank(records: questions, tasks: ["impaired": task], model: b, tokenizer: b.textTokenizer,
+                                            adapter: adapter, maxLength: 512)
         #expect(adapter.isTraining)
         adapter.isTraining = false
-        let scores = try AnswerRanking.score(record, task: task, model: b, tokenizer: b.textTokenizer, maxLength: 512)
-        func reference(_ promptText: String) throws -> [Double] {
-            let prompt = b.textTokenizer.encode(promptText, addBOS: false)
-            return try task.classNames.map { name in
-                let tokens = prompt + b.textTokenizer.encode(name + "<end_of_turn>\n", addBOS: false)
-                var nll = 0.0
-                for i in prompt.count..<tokens.count {
-                    let logits = try b.logits(for: BackboneInput(tokens: Array(tokens[..<i]))).map(Double.init)
-                    let top = logits.max()!
-                    let logSum = top + log(logits.reduce(0) { $0 + exp($1 - top) })
-                    nll += logSum - logits[tokens[i]]
-                }
-                return nll
+        let prompt = b.textTokenizer.encode(questions[0].prompt, addBOS: false)
+        let reference: [Double] = try task.classNames.map { name in
+            let tokens = prompt + b.textTokenizer.encode(name + "<end_of_turn>\n", addBOS: false)
+            var nll = 0.0
+            for i in prompt.count..<tokens.count {
+                let logits = try b.logits(for: BackboneInput(tokens: Array(tokens[..<i]))).map(Double.init)
+                let top = logits.max()!
+                nll += top + log(logits.reduce(0) { $0 + exp($1 - top) }) - logits[tokens[i]]
             }
+            return nll
         }
-        // One candidate per forward gives the same scores as one batch.
-        let oneByOne = try AnswerRanking.score(record, task: task, model: b, tokenizer: b.textTokenizer, maxLength: 512, batchTokens: 1)
-        for (x, y) in zip(oneByOne.negativeLogLikelihoods + oneByOne.motionFreeNegativeLogLikelihoods,
-                          scores.negativeLogLikelihoods + scores.motionFreeNegativeLogLikelihoods) {
-            #expect(abs(x - y) <= 1e-4 * max(1, abs(y)))
-        }
-        let motionFree = try #require(AnswerRanking.motionFreePrompt(record.prompt))
-        #expect(motionFree.contains(MotionText.start + MotionText.end) && (0..<8).allSatisfy { !motionFree.contains(MotionText.tokenPiece($0)) }
-                && motionFree.hasSuffix(record.prompt.components(separatedBy: MotionText.end).last!))
-        let plain = try reference(record.prompt), empty = try reference(motionFree)
-        for (mine, theirs) in zip(scores.negativeLogLikelihoods + scores.motionFreeNegativeLogLikelihoods, plain + empty) {
+        #expect(ranked.count == 3 && ranked[0].classes == task.classNames)
+        for (mine, theirs) in zip(ranked[0].negativeLogLikelihoods, reference) {
             #expect(abs(mine - theirs) <= 1e-3 * max(1, abs(theirs)), "\(mine) vs \(theirs)")
         }
+        // One candidate per forward gives the same scores as one batch.
+        let oneByOne = try AnswerRanking.score(questions[0], task: task, model: b, tokenizer: b.textTokenizer, maxLength: 512, batchTokens: 1)
+        for (x, y) in zip(oneByOne.negativeLogLikelihoods, ranked[0].negativeLogLikelihoods) { #expect(abs(x - y) <= 1e-4 * max(1, abs(y))) }
         func argmin(_ x: [Double]) -> String { task.classNames[x.indices.min { x[$0] < x[$1] }!] }
-        let best = argmin(plain), calibratedBest = argmin(zip(plain, empty).map { $0 - $1 })
-        #expect(ranked.ranked.count == 1 && ranked.ranked[0].model == AnswerRanking.modelName)
-        #expect(ranked.ranked[0].prediction == .category(best) && ranked.ranked[0].rawAnswer == best)
-        #expect(ranked.calibrated.count == 1 && ranked.calibrated[0].model == AnswerRanking.calibratedModelName)
-        #expect(ranked.calibrated[0].prediction == .category(calibratedBest))
+        let p = AnswerRanking.predictions(ranked, tasks: ["impaired": task], offsets: [:])
+        #expect(p.calibrated.isEmpty && p.ranked.count == 3 && p.ranked.allSatisfy { $0.model == AnswerRanking.modelName })
+        #expect(p.ranked[0].prediction == .category(argmin(reference)) && p.ranked[0].rawAnswer == argmin(reference))
+    }
+
+    /// Calibration offsets are each class's mean over the given questions; the calibrated
+    /// choice is the arg-min after subtracting them.
+    @Test func calibrationCentresEachClassOnItsMean() {
+        func question(_ task: String, _ nll: [Double]) -> AnswerRanking.RankedQuestion {
+            var r = records(1)[0]; r.task = task
+            return .init(record: r, classes: ["no", "yes"], negativeLogLikelihoods: nll)
+        }
+        let train = [question("impaired", [1, 3]), question("impaired", [2, 5]), question("other", [7, 7])]
+        let offsets = AnswerRanking.calibrationOffsets(train)
+        #expect(offsets["impaired"] == [1.5, 4] && offsets["other"] == [7, 7])
+        // "no" is likelier (1.8 < 4.2) but less so than usual; centred: 0.3 > 0.2, so "yes".
+        let q = question("impaired", [1.8, 4.2])
+        #expect(q.best() == "no" && q.best(subtracting: offsets["impaired"]) == "yes")
+        let p = AnswerRanking.predictions([q, question("unseen", [0, 1])], tasks: ["impaired": YesNoTask()], offsets: offsets)
+        #expect(p.ranked.count == 2 && p.calibrated.count == 1)
+        #expect(p.calibrated[0].prediction == .category("yes") && p.calibrated[0].model == AnswerRanking.calibratedModelName)
     }
 }

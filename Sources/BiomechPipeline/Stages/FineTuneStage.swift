@@ -40,7 +40,8 @@ public struct FineTuneStage: StageExecutor {
 /// `evaluate`: for each repeat, loads the fine-tuned adapter, answers the QA records of the
 /// recipe's evaluation splits greedily, parses each answer with its task, and writes
 /// predictions/biomechgpt-r<k>.jsonl; with `rank_answers`, also ranks each classification
-/// question's answers by likelihood, plain and calibrated against the motion-free prompt
+/// question's answers by likelihood (artifacts/finetune/r<k>/answer_rankings.jsonl), plain
+/// and centred by each class's mean over the training split's questions
 /// (predictions/biomechgpt-ranked-r<k>.jsonl, biomechgpt-calibrated-r<k>.jsonl).
 /// A predictions file newer than its adapter is kept, so an interrupted evaluation resumes
 /// at the first missing file.
@@ -83,19 +84,24 @@ public struct EvaluateStage: StageExecutor {
                 summary["r\(repetition)"] = "\(predictions.count) answers, \(parsed) parsed"
             }
             if rankedDue {
-                var ranked: [PredictionRecord] = [], calibrated: [PredictionRecord] = []
+                // Every evaluated split is ranked in one pass; the training split's rankings
+                // give the calibration offsets (none when the training split is not evaluated).
+                var questions: [AnswerRanking.RankedQuestion] = []
                 for split in splits {
-                    let p = try AnswerRanking.predict(
+                    questions += try AnswerRanking.rank(
                         records: records.filter { $0.split == split }, tasks: heads, model: model.trainable,
                         tokenizer: model.backbone.textTokenizer, adapter: model.lora,
                         maxLength: min(context.recipe.training.maxLength, model.backbone.contextLength),
-                        maxQuestionsPerTask: evaluation.maxQuestionsPerTask, repetition: repetition, motion: motion,
+                        maxQuestionsPerTask: evaluation.maxQuestionsPerTask, motion: motion,
                         progress: context.progress("rank-r\(repetition)-\(split.rawValue)"))
-                    ranked += p.ranked; calibrated += p.calibrated
                 }
-                try PredictionsFile.write(ranked, to: rankedFiles[0])
-                try PredictionsFile.write(calibrated, to: rankedFiles[1])
-                summary["r\(repetition)_ranked"] = "\(ranked.count) questions ranked"
+                try JSONLines.write(questions, to: RunArtifacts.fineTuneDirectory(d, repetition: repetition)
+                    .appendingPathComponent("answer_rankings.jsonl"))
+                let offsets = AnswerRanking.calibrationOffsets(questions.filter { $0.record.split == .train })
+                let p = AnswerRanking.predictions(questions, tasks: heads, offsets: offsets, repetition: repetition)
+                try PredictionsFile.write(p.ranked, to: rankedFiles[0])
+                try PredictionsFile.write(p.calibrated, to: rankedFiles[1])
+                summary["r\(repetition)_ranked"] = "\(questions.count) questions ranked"
             }
         }
         return summary
