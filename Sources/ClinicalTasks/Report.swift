@@ -25,8 +25,13 @@ public struct Report: Sendable {
     /// The split the scores are on, named in the table notes (`test`, `train`, `validation`).
     public var split: String
 
-    public init(scores: [TaskScore], tasks: [TaskInfo] = [], title: String = "Results", split: String = "test") {
-        self.scores = scores; self.tasks = tasks; self.title = title; self.split = split
+    /// Models to put first, in this order (when present); the others follow in order of
+    /// appearance.
+    public var leadingModels: [String]
+
+    public init(scores: [TaskScore], tasks: [TaskInfo] = [], title: String = "Results", split: String = "test",
+                leadingModels: [String] = []) {
+        self.scores = scores; self.tasks = tasks; self.title = title; self.split = split; self.leadingModels = leadingModels
     }
 
     /// Tasks in the order given, then any others in order of appearance.
@@ -37,7 +42,7 @@ public struct Report: Sendable {
     }
 
     public var modelOrder: [String] {
-        var order: [String] = []
+        var order = leadingModels.filter { m in scores.contains { $0.model == m } }
         for s in scores where !order.contains(s.model) { order.append(s.model) }
         return order
     }

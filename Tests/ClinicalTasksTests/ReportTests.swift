@@ -80,6 +80,9 @@ func samplePredictions() -> [PredictionRecord] {
         #expect(md.contains("| diagnosis | 3 / 90 | 0 / 90 |"))
         #expect(md.contains("run(s) on the test split"))
         #expect(Report(scores: scores, split: "train").markdown.contains("run(s) on the train split"))
+        #expect(Report(scores: scores).modelOrder == ["biomechgpt", "token-histogram-boosting"])
+        #expect(Report(scores: scores, leadingModels: ["absent", "token-histogram-boosting"]).modelOrder
+                == ["token-histogram-boosting", "biomechgpt"])
         #expect(report.csv.hasPrefix("task,model,kind,metric,headline,mean,std,runs,answers,unparseable\n"))
         #expect(report.entries.filter(\.headline).count == 4)
 

@@ -1,5 +1,6 @@
 import BiomechCore
 import ClinicalTasks
+import FineTuning
 import Foundation
 
 /// `report`: scores every model's predictions in the run (baselines and the fine-tuned
@@ -21,7 +22,9 @@ public struct ReportStage: StageExecutor {
                                        (SplitSide.train, d.reportDirectory.appendingPathComponent("train"), "training data")] {
             let scores = try Scoring.score(predictions, tasks: infos, split: split)
             guard !scores.isEmpty else { continue }
-            let report = Report(scores: scores, tasks: infos, title: "\(context.recipe.name): \(title)", split: split.rawValue)
+            // The language model's columns first: greedy answers, then ranked and calibrated.
+            let report = Report(scores: scores, tasks: infos, title: "\(context.recipe.name): \(title)", split: split.rawValue,
+                                leadingModels: ["biomechgpt", AnswerRanking.modelName, AnswerRanking.calibratedModelName])
             _ = try report.write(to: folder)
             summary[split.rawValue] = "\(scores.count) scores"
             if split == .test { print(report.markdown) }
