@@ -180,7 +180,8 @@ public struct EvaluationSection: Decodable, Sendable {
     /// Cap on evaluated questions per task and split (0 = all), to bound evaluation time.
     public var maxQuestionsPerTask: Int = 0
     /// Also score every class's answer by its likelihood and predict the most likely one
-    /// (model `biomechgpt-ranked` beside the greedy `biomechgpt`; classification tasks).
+    /// (model `biomechgpt-ranked` beside the greedy `biomechgpt`; classification tasks), and
+    /// the most likely after centring on the training split's mean (`biomechgpt-calibrated`).
     public var rankAnswers: Bool = false
 
     enum CodingKeys: String, CodingKey, CaseIterable {

@@ -26,8 +26,9 @@ public enum AnswerRanking {
     /// Tokens per batched forward when scoring candidates (bounds the activations' memory).
     public static let defaultBatchTokens = 8192
 
-    /// One question with every class's summed negative log-likelihood (nats) of its answer,
-    /// in the task's class order: a line of a rankings file.
+    /// One question with every class's summed negative log-likelihood (nats) of its answer
+    /// (its tokens, `<end_of_turn>` and the newline after it), in the task's class order: a
+    /// line of a rankings file.
     public struct RankedQuestion: Sendable, Codable, Equatable {
         public var record: QARecord
         public var classes: [String]
@@ -46,25 +47,35 @@ public enum AnswerRanking {
     }
 
     /// The candidates of `record` scored by `model` in batched forwards of up to
-    /// `batchTokens` tokens. `maxLength` bounds each prompt-plus-answer sequence as training
-    /// does (the motion span's middle is cut when longer).
+    /// `batchTokens` tokens, every answer after the same prompt tokens. `maxLength` bounds
+    /// each prompt-plus-answer sequence as training does: when the longest answer does not
+    /// fit, the motion span's middle is cut once, for all candidates alike. Nil when even
+    /// that cannot make it fit (the fine-tuning stage drops such records too).
     public static func score(_ record: QARecord, task: any TaskHead, model: any TrainableLanguageModel,
                              tokenizer: any TextTokenizer, maxLength: Int, motion: MotionVectorInputs? = nil,
-                             batchTokens: Int = defaultBatchTokens) throws -> RankedQuestion {
+                             batchTokens: Int = defaultBatchTokens) throws -> RankedQuestion? {
         guard task.kind == .classification, !task.classNames.isEmpty else {
             throw InputError(field: record.task, "answer ranking needs a classification task with classes")
         }
         let preparer = SamplePreparer(tokenizer: tokenizer, maxLength: maxLength, lossOnPrompt: false,
                                       vectorPlaceholder: motion?.placeholderID)
-        var samples: [TrainingSample] = []
-        for name in task.classNames {
+        let candidates: [QARecord] = task.classNames.map { name in
             var candidate = record
             candidate.answer = task.answer(for: .category(name))
             candidate.text = record.prompt + candidate.answer + "<end_of_turn>\n"
-            guard let sample = preparer.prepare([candidate]).samples.first else {
-                throw InputError(field: record.id, "the prompt and the answer for class '\(name)' do not fit in \(maxLength) tokens")
-            }
-            samples.append(sample)
+            return candidate
+        }
+        let prepared = preparer.prepare(candidates).samples
+        guard prepared.count == candidates.count else { return nil }
+        // The prompt as cut for the longest answer, shared by every candidate.
+        let shared = prepared.min { $0.promptLength < $1.promptLength }!
+        let prompt = Array(shared.tokens[..<shared.promptLength])
+        let samples: [TrainingSample] = prepared.map { p in
+            var s = shared
+            let completion = p.tokens[p.promptLength...]
+            s.tokens = prompt + completion
+            s.lossMask = [Bool](repeating: false, count: prompt.count) + [Bool](repeating: true, count: completion.count)
+            return s
         }
         // The prompt is recomputed per candidate; one batched forward still costs far less
         // than a forward per candidate.
@@ -81,20 +92,31 @@ public enum AnswerRanking {
         return RankedQuestion(record: record, classes: task.classNames, negativeLogLikelihoods: losses)
     }
 
+    /// Ranked questions, and the ids of those skipped because no answer fitted `maxLength`.
+    public struct Ranking: Sendable {
+        public var questions: [RankedQuestion] = []
+        public var skipped: [String] = []
+        public init() {}
+    }
+
     /// Every classification record of `records` ranked (the first `maxQuestionsPerTask` of
     /// each task; 0 = all). Dropout of `adapter` is off meanwhile.
     public static func rank(records: [QARecord], tasks: [String: any TaskHead], model: any TrainableLanguageModel,
                             tokenizer: any TextTokenizer, adapter: LoRAAdapter? = nil, maxLength: Int,
                             maxQuestionsPerTask: Int = 0, motion: MotionVectorInputs? = nil,
-                            progress: ProgressLog = .silent()) throws -> [RankedQuestion] {
+                            progress: ProgressLog = .silent()) throws -> Ranking {
         let selected = try GenerationEvaluation.select(records, tasks: tasks, maxQuestionsPerTask: maxQuestionsPerTask)
             .filter { tasks[$0.task]!.kind == .classification }
         let wasTraining = adapter?.isTraining
         adapter?.isTraining = false
         defer { if let wasTraining { adapter?.isTraining = wasTraining } }
-        var out: [RankedQuestion] = []
+        var out = Ranking()
         for (i, r) in selected.enumerated() {
-            out.append(try score(r, task: tasks[r.task]!, model: model, tokenizer: tokenizer, maxLength: maxLength, motion: motion))
+            if let q = try score(r, task: tasks[r.task]!, model: model, tokenizer: tokenizer, maxLength: maxLength, motion: motion) {
+                out.questions.append(q)
+            } else {
+                out.skipped.append(r.id)
+            }
             progress.step(i + 1, of: selected.count)
         }
         return out

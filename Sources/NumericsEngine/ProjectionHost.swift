@@ -85,7 +85,7 @@ extension TrainableLanguageModel {
                 own = InputVectorRows(sequences: picked.map { _ in 0 }, indices: picked.map { vectors.indices[$0] }, values: values)
             }
             let (loss, count) = try evaluationLoss(tokens: [tokens[b]], lossMask: [lossMask[b]], vectors: own)
-            return loss * Double(count)
+            return count == 0 ? 0 : loss * Double(count)
         }
     }
     public var inputVectorGradient: Tensor? { nil }

@@ -69,22 +69,23 @@ private struct Recording: StageExecutor {
         #expect(a.next() != c.next())
     }
 
-    /// Evaluation keeps a predictions file only when it is newer than every adapter file.
+    /// Evaluation keeps a predictions file only when it is newer than every input file.
     @Test func predictionsAreKeptOnlyWhenNewerThanTheAdapter() throws {
         let fm = FileManager.default
         let root = fm.temporaryDirectory.appendingPathComponent("eval-\(UUID().uuidString)")
         let adapter = root.appendingPathComponent("adapter")
         try fm.createDirectory(at: adapter, withIntermediateDirectories: true)
         let predictions = root.appendingPathComponent("biomechgpt-r0.jsonl")
-        #expect(!EvaluateStage.isCurrent(predictions, after: adapter))  // neither exists yet
         let weights = adapter.appendingPathComponent("adapter_model.safetensors")
+        #expect(!EvaluateStage.isCurrent(predictions, after: [weights]))  // neither exists yet
         try Data([1]).write(to: weights)
         try Data([2]).write(to: predictions)
         let t = Date()
         try fm.setAttributes([.modificationDate: t.addingTimeInterval(-60)], ofItemAtPath: weights.path)
         try fm.setAttributes([.modificationDate: t], ofItemAtPath: predictions.path)
-        #expect(EvaluateStage.isCurrent(predictions, after: adapter))
+        #expect(EvaluateStage.isCurrent(predictions, after: [weights]))
+        #expect(!EvaluateStage.isCurrent(predictions, after: [weights, root.appendingPathComponent("missing")]))
         try fm.setAttributes([.modificationDate: t.addingTimeInterval(60)], ofItemAtPath: weights.path)  // re-trained
-        #expect(!EvaluateStage.isCurrent(predictions, after: adapter))
+        #expect(!EvaluateStage.isCurrent(predictions, after: [weights]))
     }
 }

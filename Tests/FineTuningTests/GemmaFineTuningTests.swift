@@ -195,8 +195,10 @@ import Testing
         for p in adapter.projections { for i in 0..<p.loraB.value.count { p.loraB.value.data[i] = Float(rng.nextGaussian()) * 0.05 } }
         adapter.isTraining = true  // ranking must switch dropout off itself
         let task = YesNoTask(), questions = records(3, split: .test)
-        let ranked = try AnswerRanking.rank(records: questions, tasks: ["impaired": task], model: b, tokenizer: b.textTokenizer,
-                                            adapter: adapter, maxLength: 512)
+        let ranking = try AnswerRanking.rank(records: questions, tasks: ["impaired": task], model: b, tokenizer: b.textTokenizer,
+                                             adapter: adapter, maxLength: 512)
+        let ranked = ranking.questions
+        #expect(ranking.skipped.isEmpty)
         #expect(adapter.isTraining)
         adapter.isTraining = false
         let prompt = b.textTokenizer.encode(questions[0].prompt, addBOS: false)
@@ -215,7 +217,8 @@ import Testing
             #expect(abs(mine - theirs) <= 1e-3 * max(1, abs(theirs)), "\(mine) vs \(theirs)")
         }
         // One candidate per forward gives the same scores as one batch.
-        let oneByOne = try AnswerRanking.score(questions[0], task: task, model: b, tokenizer: b.textTokenizer, maxLength: 512, batchTokens: 1)
+        let oneByOne = try #require(try AnswerRanking.score(questions[0], task: task, model: b, tokenizer: b.textTokenizer,
+                                                            maxLength: 512, batchTokens: 1))
         for (x, y) in zip(oneByOne.negativeLogLikelihoods, ranked[0].negativeLogLikelihoods) { #expect(abs(x - y) <= 1e-4 * max(1, abs(y))) }
         func argmin(_ x: [Double]) -> String { task.classNames[x.indices.min { x[$0] < x[$1] }!] }
         let p = AnswerRanking.predictions(ranked, tasks: ["impaired": task], offsets: [:])
@@ -240,4 +243,73 @@ import Testing
         #expect(p.ranked.count == 2 && p.calibrated.count == 1)
         #expect(p.calibrated[0].prediction == .category("yes") && p.calibrated[0].model == AnswerRanking.calibratedModelName)
     }
+
+    /// A question too long for `maxLength` even with its motion cut is skipped, not fatal;
+    /// one that fits only when cut is scored with the same cut prompt for every answer.
+    @Test func answerRankingSharesOneCutPromptAndSkipsWhatCannotFit() throws {
+        let b = try backbone()
+        let task = YesNoTask(), record = records(1, split: .test)[0]
+        let full = b.textTokenizer.encode(record.prompt, addBOS: false).count
+        // Room for the prompt and "no<end_of_turn>\n" but not "yes<end_of_turn>\n" uncut.
+        let noLength = b.textTokenizer.encode("no<end_of_turn>\n", addBOS: false).count
+        let cut = try #require(try AnswerRanking.score(record, task: task, model: b, tokenizer: b.textTokenizer, maxLength: full + noLength))
+        // The prompt as training cuts it for the longer answer, written back as text.
+        var yes = record
+        yes.text = record.prompt + "yes<end_of_turn>\n"
+        let cutSample = try #require(SamplePreparer(tokenizer: b.textTokenizer, maxLength: full + noLength, lossOnPrompt: false)
+            .prepare([yes]).samples.first)
+        #expect(cutSample.promptLength == full - 1)
+        var shorter = record
+        shorter.prompt = b.textTokenizer.decode(Array(cutSample.tokens[..<cutSample.promptLength]))
+        #expect(b.textTokenizer.encode(shorter.prompt, addBOS: false) == Array(cutSample.tokens[..<cutSample.promptLength]))
+        let reference = try #require(try AnswerRanking.score(shorter, task: task, model: b, tokenizer: b.textTokenizer, maxLength: 4096))
+        for (x, y) in zip(cut.negativeLogLikelihoods, reference.negativeLogLikelihoods) { #expect(abs(x - y) <= 1e-4 * max(1, abs(y))) }
+        let ranking = try AnswerRanking.rank(records: [record], tasks: ["impaired": task], model: b, tokenizer: b.textTokenizer, maxLength: 8)
+        #expect(ranking.questions.isEmpty && ranking.skipped == [record.id])
+    }
+
+    /// The protocol's default `sequenceLosses` (one sequence at a time, input vectors split
+    /// per sequence) against Gemma 3's batched override.
+    @Test func defaultSequenceLossesWithVectorsEqualGemmasBatchedOnes() throws {
+        let b = try backbone()
+        let wrapped = UnbatchedScoring(b)
+        let tokens = [[2, 70, 71, 72, 73, 74, 75], [2, 80, 81, 82]]
+        let masks = [[false, false, false, true, true, true, true], [false, true, true, true]]
+        var rng = SeededRandom(seed: 4)
+        let width = b.model.hiddenSize
+        let vectors = InputVectorRows(sequences: [0, 0, 1], indices: [2, 3, 1],
+                                      values: Tensor(shape: [3, width], values: (0..<(3 * width)).map { _ in Float(rng.nextGaussian()) }))
+        let batched = try b.sequenceLosses(tokens: tokens, lossMask: masks, vectors: vectors)
+        let oneByOne = try wrapped.sequenceLosses(tokens: tokens, lossMask: masks, vectors: vectors)
+        #expect(batched.count == 2)
+        for (x, y) in zip(oneByOne, batched) { #expect(abs(x - y) <= 1e-4 * max(1, abs(y)), "\(x) vs \(y)") }
+        // Their sum is the batch's mean loss times its target count.
+        let (mean, count) = try b.evaluationLoss(tokens: tokens, lossMask: masks, vectors: vectors)
+        #expect(abs(batched.reduce(0, +) - mean * Double(count)) <= 1e-4 * mean * Double(count))
+        // Without vectors the sequences score differently: the vectors are used.
+        let plain = try b.sequenceLosses(tokens: tokens, lossMask: masks, vectors: nil)
+        #expect(plain[0] != batched[0] && plain[1] != batched[1])
+    }
+}
+
+/// Gemma 3 seen through `TrainableLanguageModel` without its batched `sequenceLosses`, so the
+/// protocol's default runs.
+final class UnbatchedScoring: TrainableLanguageModel {
+    let base: Gemma3LanguageBackbone
+    init(_ base: Gemma3LanguageBackbone) { self.base = base }
+    var projectionNames: [String] { base.projectionNames }
+    func projection(named name: String) -> (any Projection)? { base.projection(named: name) }
+    func replaceProjection(_ name: String, with replacement: any Projection) throws { try base.replaceProjection(name, with: replacement) }
+    var parameters: [Parameter] { base.parameters }
+    var trainableParameters: [Parameter] { base.trainableParameters }
+    func trainingStep(tokens: [[Int]], lossMask: [[Bool]], gradScale: Float) throws -> (loss: Double, tokenCount: Int) {
+        try base.trainingStep(tokens: tokens, lossMask: lossMask, gradScale: gradScale)
+    }
+    func evaluationLoss(tokens: [[Int]], lossMask: [[Bool]]) throws -> (loss: Double, tokenCount: Int) {
+        try base.evaluationLoss(tokens: tokens, lossMask: lossMask)
+    }
+    func evaluationLoss(tokens: [[Int]], lossMask: [[Bool]], vectors: InputVectorRows?) throws -> (loss: Double, tokenCount: Int) {
+        try base.evaluationLoss(tokens: tokens, lossMask: lossMask, vectors: vectors)
+    }
+    func setTrainableEmbeddingRows(_ rows: Range<Int>) { base.setTrainableEmbeddingRows(rows) }
 }

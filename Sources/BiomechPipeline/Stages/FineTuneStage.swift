@@ -41,10 +41,14 @@ public struct FineTuneStage: StageExecutor {
 /// recipe's evaluation splits greedily, parses each answer with its task, and writes
 /// predictions/biomechgpt-r<k>.jsonl; with `rank_answers`, also ranks each classification
 /// question's answers by likelihood (artifacts/finetune/r<k>/answer_rankings.jsonl), plain
-/// and centred by each class's mean over the training split's questions
+/// and centred by each class's mean over the training split's ranked questions
 /// (predictions/biomechgpt-ranked-r<k>.jsonl, biomechgpt-calibrated-r<k>.jsonl).
-/// A predictions file newer than its adapter is kept, so an interrupted evaluation resumes
-/// at the first missing file.
+///
+/// A predictions file is kept when it is newer than its adapter and the QA records and was
+/// made with the same evaluation settings (recorded in artifacts/finetune/r<k>/
+/// evaluation_settings.json), so an interrupted evaluation resumes and ranking can be added
+/// to a finished run without answering greedily again. Ranked files of a run whose recipe no
+/// longer ranks are removed when stale.
 public struct EvaluateStage: StageExecutor {
     public init() {}
 
@@ -54,22 +58,37 @@ public struct EvaluateStage: StageExecutor {
         let splits = SplitSide.allCases.filter { side in evaluation.splits.contains { $0.rawValue == side.rawValue } }
         let records = try RunArtifacts.qaRecords(d).filter { splits.contains($0.split) }
         let heads = Dictionary(uniqueKeysWithValues: try RunArtifacts.tasks(context).heads.map { ($0.id, $0) })
+        let qaFile = RunArtifacts.qaDirectory(d).appendingPathComponent(QASet.fileName)
+        let maxLength = context.recipe.training.maxLength
+        let settings = "splits=\(splits.map(\.rawValue).joined(separator: ",")) max_new_tokens=\(evaluation.maxNewTokens) "
+            + "max_questions_per_task=\(evaluation.maxQuestionsPerTask) max_length=\(maxLength)"
         var summary: [String: String] = [:]
         let motionArtifacts = MotionArtifacts(d)
         for repetition in 0..<context.recipe.repeats {
-            let adapterDirectory = RunArtifacts.fineTuneDirectory(d, repetition: repetition).appendingPathComponent("adapter")
-            let greedyFile = RunArtifacts.predictionsDirectory(d).appendingPathComponent("biomechgpt-r\(repetition).jsonl")
-            let rankedFiles = [AnswerRanking.modelName, AnswerRanking.calibratedModelName].map {
-                RunArtifacts.predictionsDirectory(d).appendingPathComponent("\($0)-r\(repetition).jsonl")
+            let repeatDirectory = RunArtifacts.fineTuneDirectory(d, repetition: repetition)
+            let adapterDirectory = repeatDirectory.appendingPathComponent("adapter")
+            let settingsFile = repeatDirectory.appendingPathComponent("evaluation_settings.json")
+            var recorded = (try? JSONDecoder().decode([String: String].self, from: Data(contentsOf: settingsFile))) ?? [:]
+            let inputs = [qaFile] + ((try? FileManager.default.contentsOfDirectory(at: adapterDirectory, includingPropertiesForKeys: nil)) ?? [])
+            func file(_ model: String) -> URL { RunArtifacts.predictionsDirectory(d).appendingPathComponent("\(model)-r\(repetition).jsonl") }
+            func isCurrent(_ model: String) -> Bool { recorded[model] == settings && Self.isCurrent(file(model), after: inputs) }
+            let rankedModels = [AnswerRanking.modelName, AnswerRanking.calibratedModelName]
+            let greedyDue = !isCurrent("biomechgpt")
+            let rankedDue = evaluation.rankAnswers && !rankedModels.allSatisfy(isCurrent)
+            if !evaluation.rankAnswers {
+                for m in rankedModels where !isCurrent(m) { try? FileManager.default.removeItem(at: file(m)) }
             }
-            let greedyDue = !Self.isCurrent(greedyFile, after: adapterDirectory)
-            let rankedDue = evaluation.rankAnswers && !rankedFiles.allSatisfy { Self.isCurrent($0, after: adapterDirectory) }
-            guard greedyDue || rankedDue else { summary["r\(repetition)"] = "kept"; continue }
+            summary["r\(repetition)"] = greedyDue ? "" : "greedy answers kept"
+            guard greedyDue || rankedDue else { continue }
 
             let model = try AdaptedBackbone.build(context, repetition: repetition)
             try model.adapter.load(from: adapterDirectory)
             let motion = try model.motionInputs(motionArtifacts)
             try motion?.load(from: adapterDirectory)
+            func record(_ models: [String]) throws {
+                for m in models { recorded[m] = settings }
+                try AtomicFile.writeJSON(recorded, to: settingsFile)
+            }
             if greedyDue {
                 var predictions: [PredictionRecord] = []
                 // Cap per task and split, so training-data evaluation stays bounded.
@@ -79,43 +98,44 @@ public struct EvaluateStage: StageExecutor {
                         maxNewTokens: evaluation.maxNewTokens, maxQuestionsPerTask: evaluation.maxQuestionsPerTask,
                         repetition: repetition, motion: motion, progress: context.progress("evaluate-r\(repetition)-\(split.rawValue)"))
                 }
-                try PredictionsFile.write(predictions, to: greedyFile)
+                try PredictionsFile.write(predictions, to: file("biomechgpt"))
+                try record(["biomechgpt"])
                 let parsed = predictions.filter { $0.prediction != nil }.count
                 summary["r\(repetition)"] = "\(predictions.count) answers, \(parsed) parsed"
             }
             if rankedDue {
                 // Every evaluated split is ranked in one pass; the training split's rankings
                 // give the calibration offsets (none when the training split is not evaluated).
-                var questions: [AnswerRanking.RankedQuestion] = []
+                var ranking = AnswerRanking.Ranking()
                 for split in splits {
-                    questions += try AnswerRanking.rank(
+                    let part = try AnswerRanking.rank(
                         records: records.filter { $0.split == split }, tasks: heads, model: model.trainable,
                         tokenizer: model.backbone.textTokenizer, adapter: model.lora,
-                        maxLength: min(context.recipe.training.maxLength, model.backbone.contextLength),
+                        maxLength: min(maxLength, model.backbone.contextLength),
                         maxQuestionsPerTask: evaluation.maxQuestionsPerTask, motion: motion,
                         progress: context.progress("rank-r\(repetition)-\(split.rawValue)"))
+                    ranking.questions += part.questions; ranking.skipped += part.skipped
                 }
-                try JSONLines.write(questions, to: RunArtifacts.fineTuneDirectory(d, repetition: repetition)
-                    .appendingPathComponent("answer_rankings.jsonl"))
-                let offsets = AnswerRanking.calibrationOffsets(questions.filter { $0.record.split == .train })
-                let p = AnswerRanking.predictions(questions, tasks: heads, offsets: offsets, repetition: repetition)
-                try PredictionsFile.write(p.ranked, to: rankedFiles[0])
-                try PredictionsFile.write(p.calibrated, to: rankedFiles[1])
-                summary["r\(repetition)_ranked"] = "\(questions.count) questions ranked"
+                try JSONLines.write(ranking.questions, to: repeatDirectory.appendingPathComponent("answer_rankings.jsonl"))
+                let offsets = AnswerRanking.calibrationOffsets(ranking.questions.filter { $0.record.split == .train })
+                let p = AnswerRanking.predictions(ranking.questions, tasks: heads, offsets: offsets, repetition: repetition)
+                try PredictionsFile.write(p.ranked, to: file(AnswerRanking.modelName))
+                try PredictionsFile.write(p.calibrated, to: file(AnswerRanking.calibratedModelName))
+                try record(rankedModels)
+                summary["r\(repetition)_ranked"] = "\(ranking.questions.count) questions ranked"
+                    + (ranking.skipped.isEmpty ? "" : ", \(ranking.skipped.count) too long for max_length skipped")
             }
         }
         return summary
     }
 
-    /// Whether `file` exists and was written after every file of `adapter` (a re-trained
-    /// adapter makes its predictions stale).
-    static func isCurrent(_ file: URL, after adapter: URL) -> Bool {
-        let fm = FileManager.default
-        guard let written = (try? fm.attributesOfItem(atPath: file.path))?[.modificationDate] as? Date else { return false }
-        let adapterFiles = (try? fm.contentsOfDirectory(at: adapter, includingPropertiesForKeys: [.contentModificationDateKey])) ?? []
-        guard !adapterFiles.isEmpty else { return false }
-        return adapterFiles.allSatisfy { url in
-            let date = (try? url.resourceValues(forKeys: [.contentModificationDateKey]))?.contentModificationDate ?? .distantFuture
+    /// Whether `file` exists and was written after every one of `inputs` (a re-trained
+    /// adapter or a new QA set makes predictions stale).
+    static func isCurrent(_ file: URL, after inputs: [URL]) -> Bool {
+        guard let written = (try? FileManager.default.attributesOfItem(atPath: file.path))?[.modificationDate] as? Date,
+              !inputs.isEmpty else { return false }
+        return inputs.allSatisfy { url in
+            let date = (try? FileManager.default.attributesOfItem(atPath: url.path))?[.modificationDate] as? Date ?? .distantFuture
             return date <= written
         }
     }
