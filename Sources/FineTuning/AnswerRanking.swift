@@ -123,13 +123,17 @@ public enum AnswerRanking {
     }
 
     /// Per task, each class's mean negative log-likelihood over `questions` (the training
-    /// split's): the calibration offsets.
-    public static func calibrationOffsets(_ questions: [RankedQuestion]) -> [String: [Double]] {
-        var sums: [String: [Double]] = [:], counts: [String: Int] = [:]
+    /// split's): the calibration offsets. Questions of one task must list the same classes.
+    public static func calibrationOffsets(_ questions: [RankedQuestion]) throws -> [String: [Double]] {
+        var sums: [String: [Double]] = [:], counts: [String: Int] = [:], classes: [String: [String]] = [:]
         for q in questions {
-            let previous = sums[q.record.task] ?? [Double](repeating: 0, count: q.classes.count)
-            sums[q.record.task] = zip(previous, q.negativeLogLikelihoods).map { $0 + $1 }
-            counts[q.record.task, default: 0] += 1
+            let task = q.record.task
+            guard classes[task, default: q.classes] == q.classes, q.negativeLogLikelihoods.count == q.classes.count else {
+                throw InputError(field: q.record.id, "ranked question's classes \(q.classes) differ from the task's \(classes[task]!)")
+            }
+            classes[task] = q.classes
+            sums[task] = zip(sums[task] ?? [Double](repeating: 0, count: q.classes.count), q.negativeLogLikelihoods).map { $0 + $1 }
+            counts[task, default: 0] += 1
         }
         return sums.reduce(into: [:]) { out, entry in out[entry.key] = entry.value.map { $0 / Double(counts[entry.key]!) } }
     }
@@ -137,7 +141,7 @@ public enum AnswerRanking {
     /// Predictions from ranked questions: `biomechgpt-ranked` for every question and
     /// `biomechgpt-calibrated` for questions of tasks that have offsets.
     public static func predictions(_ questions: [RankedQuestion], tasks: [String: any TaskHead],
-                                   offsets: [String: [Double]], repetition: Int = 0) -> (ranked: [PredictionRecord], calibrated: [PredictionRecord]) {
+                                   offsets: [String: [Double]], repetition: Int = 0) throws -> (ranked: [PredictionRecord], calibrated: [PredictionRecord]) {
         var ranked: [PredictionRecord] = [], calibrated: [PredictionRecord] = []
         func record(_ q: RankedQuestion, _ model: String, _ best: String) -> PredictionRecord {
             let r = q.record, prediction = LabelValue.category(best)
@@ -147,7 +151,10 @@ public enum AnswerRanking {
         }
         for q in questions {
             ranked.append(record(q, modelName, q.best()))
-            if let o = offsets[q.record.task], o.count == q.classes.count {
+            if let o = offsets[q.record.task] {
+                guard o.count == q.classes.count else {
+                    throw InputError(field: q.record.id, "\(q.classes.count) classes, but \(o.count) calibration offsets for task '\(q.record.task)'")
+                }
                 calibrated.append(record(q, calibratedModelName, q.best(subtracting: o)))
             }
         }

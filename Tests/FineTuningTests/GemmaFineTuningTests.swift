@@ -213,6 +213,11 @@ import Testing
             return nll
         }
         #expect(ranked.count == 3 && ranked[0].classes == task.classNames)
+        // Regression questions have no candidates: ranking leaves them out.
+        var speed = questions[0]; speed.task = "walking_speed"
+        let withRegression = try AnswerRanking.rank(records: [speed], tasks: ["impaired": task, "walking_speed": SpeedTask()], model: b,
+                                                    tokenizer: b.textTokenizer, maxLength: 512)
+        #expect(withRegression.questions.isEmpty && withRegression.skipped.isEmpty)
         for (mine, theirs) in zip(ranked[0].negativeLogLikelihoods, reference) {
             #expect(abs(mine - theirs) <= 1e-3 * max(1, abs(theirs)), "\(mine) vs \(theirs)")
         }
@@ -221,27 +226,31 @@ import Testing
                                                             maxLength: 512, batchTokens: 1))
         for (x, y) in zip(oneByOne.negativeLogLikelihoods, ranked[0].negativeLogLikelihoods) { #expect(abs(x - y) <= 1e-4 * max(1, abs(y))) }
         func argmin(_ x: [Double]) -> String { task.classNames[x.indices.min { x[$0] < x[$1] }!] }
-        let p = AnswerRanking.predictions(ranked, tasks: ["impaired": task], offsets: [:])
+        let p = try AnswerRanking.predictions(ranked, tasks: ["impaired": task], offsets: [:])
         #expect(p.calibrated.isEmpty && p.ranked.count == 3 && p.ranked.allSatisfy { $0.model == AnswerRanking.modelName })
         #expect(p.ranked[0].prediction == .category(argmin(reference)) && p.ranked[0].rawAnswer == argmin(reference))
     }
 
     /// Calibration offsets are each class's mean over the given questions; the calibrated
     /// choice is the arg-min after subtracting them.
-    @Test func calibrationCentresEachClassOnItsMean() {
+    @Test func calibrationCentresEachClassOnItsMean() throws {
         func question(_ task: String, _ nll: [Double]) -> AnswerRanking.RankedQuestion {
             var r = records(1)[0]; r.task = task
             return .init(record: r, classes: ["no", "yes"], negativeLogLikelihoods: nll)
         }
         let train = [question("impaired", [1, 3]), question("impaired", [2, 5]), question("other", [7, 7])]
-        let offsets = AnswerRanking.calibrationOffsets(train)
+        let offsets = try AnswerRanking.calibrationOffsets(train)
         #expect(offsets["impaired"] == [1.5, 4] && offsets["other"] == [7, 7])
         // "no" is likelier (1.8 < 4.2) but less so than usual; centred: 0.3 > 0.2, so "yes".
         let q = question("impaired", [1.8, 4.2])
         #expect(q.best() == "no" && q.best(subtracting: offsets["impaired"]) == "yes")
-        let p = AnswerRanking.predictions([q, question("unseen", [0, 1])], tasks: ["impaired": YesNoTask()], offsets: offsets)
+        let p = try AnswerRanking.predictions([q, question("unseen", [0, 1])], tasks: ["impaired": YesNoTask()], offsets: offsets)
         #expect(p.ranked.count == 2 && p.calibrated.count == 1)
         #expect(p.calibrated[0].prediction == .category("yes") && p.calibrated[0].model == AnswerRanking.calibratedModelName)
+        // A task whose questions list different classes (an edited rankings file) is an error.
+        var odd = question("impaired", [1, 2, 3]); odd.classes = ["no", "yes", "maybe"]
+        #expect(throws: InputError.self) { try AnswerRanking.calibrationOffsets(train + [odd]) }
+        #expect(throws: InputError.self) { try AnswerRanking.predictions([odd], tasks: [:], offsets: offsets) }
     }
 
     /// A question too long for `maxLength` even with its motion cut is skipped, not fatal;
@@ -312,4 +321,16 @@ final class UnbatchedScoring: TrainableLanguageModel {
         try base.evaluationLoss(tokens: tokens, lossMask: lossMask, vectors: vectors)
     }
     func setTrainableEmbeddingRows(_ rows: Range<Int>) { base.setTrainableEmbeddingRows(rows) }
+}
+
+/// A regression task (no classes), to check that ranking skips it.
+struct SpeedTask: TaskHead {
+    var id: String { "walking_speed" }
+    var kind: TaskKind { .regression }
+    var classNames: [String] { [] }
+    func applies(to labels: [String: LabelValue]) -> Bool { true }
+    func target(from labels: [String: LabelValue]) -> LabelValue? { labels["walking_speed"] }
+    func prompt(using random: inout SeededRandom) -> String { "How fast? <motion>" }
+    func answer(for target: LabelValue) -> String { "\(target.number ?? 0)" }
+    func parse(answer: String) -> LabelValue? { Double(answer).map(LabelValue.number) }
 }

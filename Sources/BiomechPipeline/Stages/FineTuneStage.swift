@@ -117,8 +117,8 @@ public struct EvaluateStage: StageExecutor {
                     ranking.questions += part.questions; ranking.skipped += part.skipped
                 }
                 try JSONLines.write(ranking.questions, to: repeatDirectory.appendingPathComponent("answer_rankings.jsonl"))
-                let offsets = AnswerRanking.calibrationOffsets(ranking.questions.filter { $0.record.split == .train })
-                let p = AnswerRanking.predictions(ranking.questions, tasks: heads, offsets: offsets, repetition: repetition)
+                let offsets = try AnswerRanking.calibrationOffsets(ranking.questions.filter { $0.record.split == .train })
+                let p = try AnswerRanking.predictions(ranking.questions, tasks: heads, offsets: offsets, repetition: repetition)
                 try PredictionsFile.write(p.ranked, to: file(AnswerRanking.modelName))
                 try PredictionsFile.write(p.calibrated, to: file(AnswerRanking.calibratedModelName))
                 try record(rankedModels)
