@@ -76,12 +76,14 @@ public struct Report: Sendable {
         for kind in TaskKind.allCases {
             let rows = taskOrder.filter { t in entries.contains { $0.task == t && $0.kind == kind } }
             guard !rows.isEmpty else { continue }
+            // Only the models that answer this kind of task (ranked answers: classification only).
+            let columns = models.filter { m in entries.contains { $0.model == m && $0.kind == kind } }
             text += kind == .classification ? "## Classification\n\n" : "## Regression\n\n"
-            text += "| task | metric | " + models.map(mdEscape).joined(separator: " | ") + " |\n"
-            text += "|---|---|" + String(repeating: "---:|", count: models.count) + "\n"
+            text += "| task | metric | " + columns.map(mdEscape).joined(separator: " | ") + " |\n"
+            text += "|---|---|" + String(repeating: "---:|", count: columns.count) + "\n"
             for task in rows {
                 let metric = entries.first { $0.task == task }!.metric
-                let cells = models.map { m in entries.first { $0.task == task && $0.model == m }?.value.formatted() ?? "" }
+                let cells = columns.map { m in entries.first { $0.task == task && $0.model == m }?.value.formatted() ?? "" }
                 text += "| \(mdEscape(task)) | \(metric.title) | " + cells.joined(separator: " | ") + " |\n"
             }
             text += "\n"

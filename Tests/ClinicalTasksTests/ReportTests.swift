@@ -81,6 +81,14 @@ func samplePredictions() -> [PredictionRecord] {
         #expect(md.contains("run(s) on the test split"))
         #expect(Report(scores: scores, split: "train").markdown.contains("run(s) on the train split"))
         #expect(Report(scores: scores).modelOrder == ["biomechgpt", "token-histogram-boosting"])
+        // A model without regression scores has no column in the regression table.
+        let classificationOnly = scores.filter { $0.model == "biomechgpt" && $0.task == "diagnosis" }.map { s -> TaskScore in
+            var t = s; t.model = "biomechgpt-ranked"; return t
+        }
+        let both = Report(scores: scores + classificationOnly).markdown
+        #expect(both.contains("| task | metric | biomechgpt | token-histogram-boosting | biomechgpt-ranked |"))
+        #expect(both.components(separatedBy: "## Regression")[1].components(separatedBy: "\n")
+            .first { $0.hasPrefix("| task | metric") } == "| task | metric | biomechgpt | token-histogram-boosting |")
         #expect(Report(scores: scores, leadingModels: ["absent", "token-histogram-boosting"]).modelOrder
                 == ["token-histogram-boosting", "biomechgpt"])
         #expect(report.csv.hasPrefix("task,model,kind,metric,headline,mean,std,runs,answers,unparseable\n"))
