@@ -59,20 +59,16 @@ public enum AnswerRanking {
         }
         let preparer = SamplePreparer(tokenizer: tokenizer, maxLength: maxLength, lossOnPrompt: false,
                                       vectorPlaceholder: motion?.placeholderID)
-        let candidates: [QARecord] = task.classNames.map { name in
-            var candidate = record
-            candidate.answer = task.answer(for: .category(name))
-            candidate.text = record.prompt + candidate.answer + "<end_of_turn>\n"
-            return candidate
-        }
-        let prepared = preparer.prepare(candidates).samples
-        guard prepared.count == candidates.count else { return nil }
-        // The prompt as cut for the longest answer, shared by every candidate.
-        let shared = prepared.min { $0.promptLength < $1.promptLength }!
+        let answers = task.classNames.map { task.answer(for: .category($0)) + "<end_of_turn>\n" }
+        let completions = answers.map { tokenizer.encode($0, addBOS: false) }
+        // The prompt as training would cut it for the longest answer, shared by every candidate.
+        let longest = completions.indices.max { completions[$0].count < completions[$1].count }!
+        var widest = record
+        widest.text = record.prompt + answers[longest]
+        guard let shared = preparer.prepare([widest]).samples.first else { return nil }
         let prompt = Array(shared.tokens[..<shared.promptLength])
-        let samples: [TrainingSample] = prepared.map { p in
+        let samples: [TrainingSample] = completions.map { completion in
             var s = shared
-            let completion = p.tokens[p.promptLength...]
             s.tokens = prompt + completion
             s.lossMask = [Bool](repeating: false, count: prompt.count) + [Bool](repeating: true, count: completion.count)
             return s

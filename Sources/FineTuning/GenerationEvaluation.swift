@@ -7,6 +7,9 @@ import LoRAAdapter
 /// task's head parses the answer, and the results are `PredictionRecord`s (model
 /// `biomechgpt`), the format `Scoring` and the reports read for every model.
 public enum GenerationEvaluation {
+    /// The model name of greedy answers in predictions files and reports.
+    public static let modelName = "biomechgpt"
+
     /// The text of a generated answer: decoded, cut at `<end_of_turn>` / `<eos>`, trimmed.
     public static func answerText(_ ids: [Int], tokenizer: any TextTokenizer) -> String {
         var text = tokenizer.decode(ids)
@@ -38,7 +41,7 @@ public enum GenerationEvaluation {
     /// Dropout of `adapter` (if given) is switched off for the duration.
     public static func predict(records: [QARecord], tasks: [String: any TaskHead], backbone: any LanguageBackbone,
                                adapter: LoRAAdapter? = nil, maxNewTokens: Int = 16, maxQuestionsPerTask: Int = 0,
-                               model: String = "biomechgpt", repetition: Int = 0, motion: MotionVectorInputs? = nil,
+                               model: String = modelName, repetition: Int = 0, motion: MotionVectorInputs? = nil,
                                progress: ProgressLog = .silent()) throws -> [PredictionRecord] {
         let selected = try select(records, tasks: tasks, maxQuestionsPerTask: maxQuestionsPerTask)
         let wasTraining = adapter?.isTraining

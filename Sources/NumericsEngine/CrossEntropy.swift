@@ -65,7 +65,8 @@ public final class ChunkedCrossEntropy: @unchecked Sendable {
         }
         let na = rows.count
         countedPositions = na
-        rowLosses = [Float](repeating: 0, count: n)
+        rowLosses.removeAll(keepingCapacity: true)  // reused: this runs every training step
+        rowLosses.append(contentsOf: repeatElement(0, count: n))
         var dh: Tensor? = nil
         if wantGradient {
             let g = Tensor.reuse(gradHidden, shape: hidden.shape); gradHidden = g; g.zero(); dh = g

@@ -73,12 +73,12 @@ public struct EvaluateStage: StageExecutor {
             func file(_ model: String) -> URL { RunArtifacts.predictionsDirectory(d).appendingPathComponent("\(model)-r\(repetition).jsonl") }
             func isCurrent(_ model: String) -> Bool { recorded[model] == settings && Self.isCurrent(file(model), after: inputs) }
             let rankedModels = [AnswerRanking.modelName, AnswerRanking.calibratedModelName]
-            let greedyDue = !isCurrent("biomechgpt")
+            let greedyDue = !isCurrent(GenerationEvaluation.modelName)
             let rankedDue = evaluation.rankAnswers && !rankedModels.allSatisfy(isCurrent)
             if !evaluation.rankAnswers {
                 for m in rankedModels where !isCurrent(m) { try? FileManager.default.removeItem(at: file(m)) }
             }
-            summary["r\(repetition)"] = greedyDue ? "" : "greedy answers kept"
+            if !greedyDue { summary["r\(repetition)"] = "greedy answers kept" }
             guard greedyDue || rankedDue else { continue }
 
             let model = try AdaptedBackbone.build(context, repetition: repetition)
@@ -98,8 +98,8 @@ public struct EvaluateStage: StageExecutor {
                         maxNewTokens: evaluation.maxNewTokens, maxQuestionsPerTask: evaluation.maxQuestionsPerTask,
                         repetition: repetition, motion: motion, progress: context.progress("evaluate-r\(repetition)-\(split.rawValue)"))
                 }
-                try PredictionsFile.write(predictions, to: file("biomechgpt"))
-                try record(["biomechgpt"])
+                try PredictionsFile.write(predictions, to: file(GenerationEvaluation.modelName))
+                try record([GenerationEvaluation.modelName])
                 let parsed = predictions.filter { $0.prediction != nil }.count
                 summary["r\(repetition)"] = "\(predictions.count) answers, \(parsed) parsed"
             }

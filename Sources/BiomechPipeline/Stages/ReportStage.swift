@@ -24,7 +24,7 @@ public struct ReportStage: StageExecutor {
             guard !scores.isEmpty else { continue }
             // The language model's columns first: greedy answers, then ranked and calibrated.
             let report = Report(scores: scores, tasks: infos, title: "\(context.recipe.name): \(title)", split: split.rawValue,
-                                leadingModels: ["biomechgpt", AnswerRanking.modelName, AnswerRanking.calibratedModelName])
+                                leadingModels: [GenerationEvaluation.modelName, AnswerRanking.modelName, AnswerRanking.calibratedModelName])
             _ = try report.write(to: folder)
             summary[split.rawValue] = "\(scores.count) scores"
             if split == .test { print(report.markdown) }
