@@ -95,6 +95,12 @@ public struct QARecord: Sendable, Codable, Equatable {
     /// The whole conversation (prompt, answer, end of turn) for training.
     public var text: String
 
+    public init(id: String, trialID: String, participantID: String, split: SplitSide, task: String, prompt: String,
+                answer: String, target: LabelValue, text: String) {
+        self.id = id; self.trialID = trialID; self.participantID = participantID; self.split = split; self.task = task
+        self.prompt = prompt; self.answer = answer; self.target = target; self.text = text
+    }
+
     enum CodingKeys: String, CodingKey {
         case id, trialID = "trial_id", participantID = "participant_id", split, task, prompt, answer, target, text
     }

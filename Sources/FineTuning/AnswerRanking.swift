@@ -37,8 +37,22 @@ public enum AnswerRanking {
         /// The class whose answer is most likely after the shift `offsets` (subtracted per
         /// class; none = plain likelihood); the first of equals.
         public func best(subtracting offsets: [Double]? = nil) -> String {
-            let x = offsets.map { o in zip(negativeLogLikelihoods, o).map { $0 - $1 } } ?? negativeLogLikelihoods
+            let x = shifted(offsets)
             return classes[x.indices.min { x[$0] < x[$1] }!]
+        }
+
+        /// Each class's probability among the task's answers, in class order: the softmax of
+        /// the negative log-likelihoods after the shift `offsets`.
+        public func probabilities(subtracting offsets: [Double]? = nil) -> [Double] {
+            let x = shifted(offsets)
+            let least = x.min() ?? 0
+            let weights = x.map { Foundation.exp(least - $0) }
+            let total = weights.reduce(0, +)
+            return weights.map { $0 / total }
+        }
+
+        private func shifted(_ offsets: [Double]?) -> [Double] {
+            offsets.map { o in zip(negativeLogLikelihoods, o).map { $0 - $1 } } ?? negativeLogLikelihoods
         }
 
         enum CodingKeys: String, CodingKey {
@@ -132,6 +146,26 @@ public enum AnswerRanking {
             counts[task, default: 0] += 1
         }
         return sums.reduce(into: [:]) { out, entry in out[entry.key] = entry.value.map { $0 / Double(counts[entry.key]!) } }
+    }
+
+    /// A readable table of one question's answers, most likely first: each class's
+    /// probability among the task's answers and, with `offsets`, its calibrated probability.
+    public static func table(_ question: RankedQuestion, offsets: [Double]? = nil) -> String {
+        let plain = question.probabilities()
+        let calibrated = offsets.map { question.probabilities(subtracting: $0) }
+        // Ordered by the (shifted) log-likelihoods: probabilities round to ties.
+        let key = offsets.map { o in zip(question.negativeLogLikelihoods, o).map { $0 - $1 } } ?? question.negativeLogLikelihoods
+        let order = question.classes.indices.sorted { key[$0] < key[$1] }
+        let width = max(5, question.classes.map(\.count).max() ?? 0)
+        func pad(_ text: String) -> String { text + String(repeating: " ", count: max(0, width - text.count)) }
+        func number(_ p: Double) -> String { String(format: "%.3f", p) }
+        var lines = ["  " + pad("class") + "  probability" + (calibrated == nil ? "" : "  calibrated") + "  −log-likelihood"]
+        for i in order {
+            var line = "  " + pad(question.classes[i]) + "  " + number(plain[i]).padding(toLength: 11, withPad: " ", startingAt: 0)
+            if let calibrated { line += "  " + number(calibrated[i]).padding(toLength: 10, withPad: " ", startingAt: 0) }
+            lines.append(line + "  " + String(format: "%.3f", question.negativeLogLikelihoods[i]))
+        }
+        return lines.joined(separator: "\n")
     }
 
     /// Predictions from ranked questions: `biomechgpt-ranked` for every question and

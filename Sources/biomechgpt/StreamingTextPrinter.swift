@@ -16,6 +16,7 @@ struct StreamingTextPrinter {
     mutating func update(_ text: String) {
         guard !text.hasSuffix("\u{FFFD}") else { return }
         let piece = text.hasPrefix(printed) ? String(text.dropFirst(printed.count)) : "\n" + text
+        if printed.isEmpty { fflush(nil) }  // what `print` buffered comes first
         output.write(Data(piece.utf8))
         printed = text
     }

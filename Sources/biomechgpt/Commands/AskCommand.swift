@@ -17,6 +17,12 @@ struct AskCommand: ParsableCommand {
             The recording is imported (format from its extension, or --format), turned into motion \
             tokens (or continuous vectors) with the run's representation and tokenizer, and placed where the question says \
             <motion> (or after the question). The run's backbone with its fine-tuned adapter answers.
+
+            With --task, the answer is also read as that task reads it, and for a classification \
+            task every class's answer is ranked by its likelihood after the question (as \
+            `rank_answers` does in evaluation), with its probability among the task's answers and, \
+            where the run saved rankings of its training questions, the calibrated probability. \
+            Without a question, --task asks one of the task's own prompts.
             """)
 
     @Option(name: .customLong("run"), help: "A run directory that completed the finetune stage.") var runDirectory: String
@@ -26,7 +32,9 @@ struct AskCommand: ParsableCommand {
     @Option(help: "Trial id when --motion is an HDF5 data set (default: its first trial).") var trial: String?
     @Option(name: .customLong("repeat"), help: "Which repeated training run's adapter to use.") var repetition = 0
     @Option(name: .customLong("max-tokens"), help: "Most tokens to generate.") var maxTokens = 32
-    @Argument(help: "The question; <motion> marks where the recording goes.") var question: String
+    @Option(help: "A task of the run's recipe: parse the answer as it does and rank its classes' answers.") var task: String?
+    @Argument(help: "The question; <motion> marks where the recording goes (default with --task: the task's first prompt).")
+    var question: String?
 
     func run() throws {
         try reportingErrors {
@@ -38,6 +46,18 @@ struct AskCommand: ParsableCommand {
             guard FileManager.default.fileExists(atPath: adapterDirectory.path) else {
                 throw InputError(file: adapterDirectory.path, "no fine-tuned adapter here; run the 'finetune' stage of this run first")
             }
+            let head = try task.map { id in
+                let heads = try RunArtifacts.tasks(context).heads
+                guard let found = heads.first(where: { $0.id == id }) else {
+                    throw InputError(file: directory.recipeFile.path, field: "--task", "the run has no task '\(id)'",
+                                     allowed: heads.map(\.id))
+                }
+                return found
+            }
+            guard let question = question ?? head.map({ firstPrompt(of: $0) }) else {
+                throw InputError(field: "question", "give a question, or --task to ask one of a task's prompts")
+            }
+            if self.question == nil { print("question (task '\(head!.id)'): \(question)\n") }
             let model = try AdaptedBackbone.build(context, repetition: repetition)
             try model.adapter.load(from: adapterDirectory)
             model.lora.isTraining = false
@@ -50,9 +70,10 @@ struct AskCommand: ParsableCommand {
             let tokens = model.backbone.textTokenizer.encode(prompt, addBOS: false)
             var input = BackboneInput(tokens: tokens)
             // Continuous motion: the recording's vectors through the run's trained projection.
-            if let motion = try model.motionInputs(encodings: { ["recording": encoding] }, features: { ["recording": features] }) {
-                try motion.load(from: adapterDirectory)
-                input = try motion.input(tokens: tokens, trialID: "recording")
+            let vectorInputs = try model.motionInputs(encodings: { ["recording": encoding] }, features: { ["recording": features] })
+            if let vectorInputs {
+                try vectorInputs.load(from: adapterDirectory)
+                input = try vectorInputs.input(tokens: tokens, trialID: "recording")
             }
             var generated: [Int] = []
             var printer = StreamingTextPrinter()
@@ -62,9 +83,41 @@ struct AskCommand: ParsableCommand {
                 printer.update(GenerationEvaluation.answerText(generated, tokenizer: tokenizer))
                 return true
             }
-            printer.finish(GenerationEvaluation.answerText(generated, tokenizer: tokenizer))
+            let answer = GenerationEvaluation.answerText(generated, tokenizer: tokenizer)
+            printer.finish(answer)
             print()
+            guard let head else { return }
+            print("\nread as task '\(head.id)': \(head.parse(answer: answer).map { "\($0)" } ?? "no answer the task can parse")")
+            guard head.kind == .classification else { return }
+            let record = QARecord(id: "recording", trialID: "recording", participantID: "", split: .test, task: head.id,
+                                  prompt: prompt, answer: "", target: .category(""), text: prompt)
+            guard let ranked = try AnswerRanking.score(record, task: head, model: model.trainable, tokenizer: tokenizer,
+                                                       maxLength: loaded.recipe.training.maxLength, motion: vectorInputs) else {
+                throw InputError(field: "question", "the question with this recording does not fit the recipe's "
+                                 + "max_length (\(loaded.recipe.training.maxLength) tokens) even with its motion shortened")
+            }
+            let calibration = try trainingCalibration(directory, task: head.id)
+            print("\nanswers ranked by likelihood" + (calibration.map { ", calibrated on \($0.questions) training questions" } ?? "") + ":")
+            print(AnswerRanking.table(ranked, offsets: calibration?.offsets))
         }
+    }
+
+    /// One of the task's prompts, the same whenever it is asked.
+    private func firstPrompt(of head: any TaskHead) -> String {
+        var random = SeededRandom(seed: 0)
+        return head.prompt(using: &random)
+    }
+
+    /// The calibration offsets of the evaluate stage (`rank_answers`): each class's mean
+    /// negative log-likelihood over the repeat's ranked training questions of `task`; nil
+    /// when the run saved none.
+    private func trainingCalibration(_ directory: RunDirectory, task: String) throws -> (offsets: [Double], questions: Int)? {
+        let file = RunArtifacts.fineTuneDirectory(directory, repetition: repetition).appendingPathComponent("answer_rankings.jsonl")
+        guard FileManager.default.fileExists(atPath: file.path) else { return nil }
+        let training = try JSONLines.read(AnswerRanking.RankedQuestion.self, from: file)
+            .filter { $0.record.split == .train && $0.record.task == task }
+        guard !training.isEmpty, let offsets = try AnswerRanking.calibrationOffsets(training)[task] else { return nil }
+        return (offsets, training.count)
     }
 
     /// The recording as one trial.

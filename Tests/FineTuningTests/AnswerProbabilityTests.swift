@@ -1,0 +1,45 @@
+import BiomechCore
+import ClinicalTasks
+import Foundation
+import Testing
+@testable import FineTuning
+
+/// The probabilities and the table `biomechgpt ask --task` prints from ranked answers.
+struct AnswerProbabilityTests {
+    private func question(_ classes: [String], _ nll: [Double]) -> AnswerRanking.RankedQuestion {
+        let record = QARecord(id: "q", trialID: "t", participantID: "p", split: .test, task: "task", prompt: "?",
+                              answer: "", target: .category(classes[0]), text: "?")
+        return .init(record: record, classes: classes, negativeLogLikelihoods: nll)
+    }
+
+    /// Softmax of the negative log-likelihoods: answers e^-1 and e^-(1+ln 3) likely are 3 : 1.
+    @Test func probabilitiesAreTheSoftmaxOfTheLikelihoods() {
+        let q = question(["a", "b"], [1, 1 + log(3)])
+        let p = q.probabilities()
+        #expect(abs(p[0] - 0.75) < 1e-12 && abs(p[1] - 0.25) < 1e-12)
+        // Calibration subtracts each class's offset first: here it cancels the difference.
+        let calibrated = q.probabilities(subtracting: [0, log(3)])
+        #expect(abs(calibrated[0] - 0.5) < 1e-12 && abs(calibrated[1] - 0.5) < 1e-12)
+    }
+
+    /// Likelihoods far below e^-700 still give probabilities (no underflow to 0/0).
+    @Test func probabilitiesOfVeryUnlikelyAnswersStayFinite() {
+        let p = question(["a", "b", "c"], [1000, 1001, 2000]).probabilities()
+        let e = exp(-1.0)
+        #expect(abs(p[0] - 1 / (1 + e)) < 1e-12 && abs(p[1] - e / (1 + e)) < 1e-12 && p[2] == 0)
+        #expect(abs(p.reduce(0, +) - 1) < 1e-12)
+    }
+
+    /// Rows run from the most to the least likely answer — by the calibrated likelihoods when
+    /// offsets are given — with a calibrated column only then.
+    @Test func tableListsTheMostLikelyAnswerFirst() {
+        let q = question(["walking", "standing", "turning"], [2, 0.5, 30])
+        let plain = AnswerRanking.table(q).split(separator: "\n").map(String.init)
+        #expect(plain.count == 4 && !plain[0].contains("calibrated"))
+        #expect(plain[1].hasPrefix("  standing ") && plain[2].hasPrefix("  walking ") && plain[3].hasPrefix("  turning "))
+        #expect(plain[1].contains("0.818") && plain[1].hasSuffix("0.500"))  // 1 / (1 + e^-1.5)
+        let calibrated = AnswerRanking.table(q, offsets: [2, 0, 0]).split(separator: "\n").map(String.init)
+        #expect(calibrated[0].contains("calibrated"))
+        #expect(calibrated[1].hasPrefix("  walking ") && calibrated[2].hasPrefix("  standing "))
+    }
+}
