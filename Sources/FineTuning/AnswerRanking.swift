@@ -138,8 +138,11 @@ public enum AnswerRanking {
         var sums: [String: [Double]] = [:], counts: [String: Int] = [:], classes: [String: [String]] = [:]
         for q in questions {
             let task = q.record.task
-            guard classes[task, default: q.classes] == q.classes, q.negativeLogLikelihoods.count == q.classes.count else {
-                throw InputError(field: q.record.id, "ranked question's classes \(q.classes) differ from the task's \(classes[task]!)")
+            guard q.negativeLogLikelihoods.count == q.classes.count else {
+                throw InputError(field: q.record.id, "\(q.classes.count) classes but \(q.negativeLogLikelihoods.count) negative log-likelihoods")
+            }
+            guard classes[task, default: q.classes] == q.classes else {
+                throw InputError(field: q.record.id, "ranked question's classes \(q.classes) differ from the task's \(classes[task] ?? [])")
             }
             classes[task] = q.classes
             sums[task] = zip(sums[task] ?? [Double](repeating: 0, count: q.classes.count), q.negativeLogLikelihoods).map { $0 + $1 }
@@ -150,7 +153,10 @@ public enum AnswerRanking {
 
     /// A readable table of one question's answers, most likely first: each class's
     /// probability among the task's answers and, with `offsets`, its calibrated probability.
-    public static func table(_ question: RankedQuestion, offsets: [Double]? = nil) -> String {
+    public static func table(_ question: RankedQuestion, offsets: [Double]? = nil) throws -> String {
+        if let offsets, offsets.count != question.classes.count {
+            throw InputError(field: question.record.task, "\(question.classes.count) classes, but \(offsets.count) calibration offsets")
+        }
         let plain = question.probabilities()
         let calibrated = offsets.map { question.probabilities(subtracting: $0) }
         // Ordered by the (shifted) log-likelihoods: probabilities round to ties.

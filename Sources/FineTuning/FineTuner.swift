@@ -254,7 +254,11 @@ public final class FineTuner {
         let finished = step == total
         try AtomicFile.write(LossCurve.svg(log), to: outputDirectory.appendingPathComponent("loss_curve.svg"))
         var written: URL? = nil
-        if finished {
+        // A finished run resumed without new steps keeps the adapter it saved: rewriting the
+        // same weights would make the evaluation's predictions look stale.
+        if finished && stepsThisCall == 0, try adapterIsNewerThanLatestCheckpoint() {
+            written = adapterDirectory
+        } else if finished {
             try adapter.save(to: adapterDirectory)
             try motion?.save(to: adapterDirectory)
             written = adapterDirectory
@@ -313,6 +317,18 @@ public final class FineTuner {
     }
 
     public func latestCheckpoint() throws -> URL? { checkpoints().last }
+
+    /// Whether every file the adapter (and motion projection) saves exists and was written
+    /// after the newest checkpoint, so it holds that checkpoint's weights.
+    private func adapterIsNewerThanLatestCheckpoint() throws -> Bool {
+        guard let checkpoint = try latestCheckpoint() else { return false }
+        func modified(_ url: URL) -> Date? { (try? FileManager.default.attributesOfItem(atPath: url.path))?[.modificationDate] as? Date }
+        let checkpointFiles = (try? FileManager.default.contentsOfDirectory(at: checkpoint, includingPropertiesForKeys: nil)) ?? []
+        guard let checkpointTime = checkpointFiles.compactMap(modified).max() else { return false }
+        var saved = ["adapter_model.safetensors", "adapter_config.json"]
+        if let motion { saved += [MotionVectorInputs.fileName] + (motion.encoder == nil ? [] : [MotionVectorInputs.encoderFileName]) }
+        return saved.allSatisfy { name in modified(adapterDirectory.appendingPathComponent(name)).map { $0 >= checkpointTime } ?? false }
+    }
 
     func writeCheckpoint(_ state: TrainerState, optimizer: AdamW) throws {
         let name = String(format: "step-%07d", state.step)

@@ -23,6 +23,7 @@ struct StreamingTextPrinter {
 
     /// Prints whatever was held back (an incomplete last character, as decoded).
     mutating func finish(_ text: String) {
+        if printed.isEmpty { fflush(nil) }
         if text.hasPrefix(printed), text.count > printed.count {
             output.write(Data(String(text.dropFirst(printed.count)).utf8))
         }

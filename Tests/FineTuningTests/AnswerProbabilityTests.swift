@@ -32,14 +32,23 @@ struct AnswerProbabilityTests {
 
     /// Rows run from the most to the least likely answer — by the calibrated likelihoods when
     /// offsets are given — with a calibrated column only then.
-    @Test func tableListsTheMostLikelyAnswerFirst() {
+    @Test func tableListsTheMostLikelyAnswerFirst() throws {
         let q = question(["walking", "standing", "turning"], [2, 0.5, 30])
-        let plain = AnswerRanking.table(q).split(separator: "\n").map(String.init)
+        let plain = try AnswerRanking.table(q).split(separator: "\n").map(String.init)
         #expect(plain.count == 4 && !plain[0].contains("calibrated"))
         #expect(plain[1].hasPrefix("  standing ") && plain[2].hasPrefix("  walking ") && plain[3].hasPrefix("  turning "))
         #expect(plain[1].contains("0.818") && plain[1].hasSuffix("0.500"))  // 1 / (1 + e^-1.5)
-        let calibrated = AnswerRanking.table(q, offsets: [2, 0, 0]).split(separator: "\n").map(String.init)
+        let calibrated = try AnswerRanking.table(q, offsets: [2, 0, 0]).split(separator: "\n").map(String.init)
         #expect(calibrated[0].contains("calibrated"))
         #expect(calibrated[1].hasPrefix("  walking ") && calibrated[2].hasPrefix("  standing "))
+    }
+
+    /// Offsets for a different number of classes (rankings saved before the task changed) are
+    /// an error, not a short zip or an index out of range.
+    @Test func mismatchedOffsetsAndMalformedRankingsAreErrors() {
+        let q = question(["a", "b", "c"], [1, 2, 3])
+        #expect(throws: InputError.self) { try AnswerRanking.table(q, offsets: [0, 0]) }
+        // A saved line whose likelihoods do not match its classes, first of its task.
+        #expect(throws: InputError.self) { try AnswerRanking.calibrationOffsets([question(["a", "b"], [1])]) }
     }
 }

@@ -159,6 +159,28 @@ struct YesNoTask: TaskHead {
         #expect(l1 == l3)
     }
 
+    /// Resuming a finished run trains nothing and leaves its saved adapter untouched (so the
+    /// evaluation's predictions stay current); without the adapter it is written again.
+    @Test func resumingAFinishedRunKeepsItsAdapter() throws {
+        let train = toyRecords(10)
+        let (m, a) = try setUp()
+        let dir = temporaryDirectory("finished")
+        _ = try FineTuner(model: m, adapter: a, tokenizer: m.tokenizerObject, options: options(), outputDirectory: dir).train(train)
+        let weights = dir.appendingPathComponent("adapter/adapter_model.safetensors")
+        func modified() throws -> Date { try #require(try FileManager.default.attributesOfItem(atPath: weights.path)[.modificationDate] as? Date) }
+        let before = try modified()
+        Thread.sleep(forTimeInterval: 0.05)
+        let (m2, a2) = try setUp()
+        let again = try FineTuner(model: m2, adapter: a2, tokenizer: m2.tokenizerObject, options: options(), outputDirectory: dir)
+            .train(train, resume: true)
+        #expect(again.finished && again.adapterDirectory != nil)
+        #expect(try modified() == before)
+        try FileManager.default.removeItem(at: weights)
+        let (m3, a3) = try setUp()
+        _ = try FineTuner(model: m3, adapter: a3, tokenizer: m3.tokenizerObject, options: options(), outputDirectory: dir).train(train, resume: true)
+        #expect(FileManager.default.fileExists(atPath: weights.path))
+    }
+
     @Test func checkpointForAnotherRunIsRejected() throws {
         let (m, a) = try setUp()
         let dir = temporaryDirectory("mismatch")

@@ -131,7 +131,7 @@ public struct EvaluateStage: StageExecutor {
 
     /// Whether `file` exists and was written after every one of `inputs` (a re-trained
     /// adapter or a new QA set makes predictions stale).
-    static func isCurrent(_ file: URL, after inputs: [URL]) -> Bool {
+    public static func isCurrent(_ file: URL, after inputs: [URL]) -> Bool {
         guard let written = (try? FileManager.default.attributesOfItem(atPath: file.path))?[.modificationDate] as? Date,
               !inputs.isEmpty else { return false }
         return inputs.allSatisfy { url in

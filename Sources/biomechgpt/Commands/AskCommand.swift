@@ -22,7 +22,7 @@ struct AskCommand: ParsableCommand {
             task every class's answer is ranked by its likelihood after the question (as \
             `rank_answers` does in evaluation), with its probability among the task's answers and, \
             where the run saved rankings of its training questions, the calibrated probability. \
-            Without a question, --task asks one of the task's own prompts.
+            Without a question, --task asks one of the task's own prompts (always the same one).
             """)
 
     @Option(name: .customLong("run"), help: "A run directory that completed the finetune stage.") var runDirectory: String
@@ -33,7 +33,7 @@ struct AskCommand: ParsableCommand {
     @Option(name: .customLong("repeat"), help: "Which repeated training run's adapter to use.") var repetition = 0
     @Option(name: .customLong("max-tokens"), help: "Most tokens to generate.") var maxTokens = 32
     @Option(help: "A task of the run's recipe: parse the answer as it does and rank its classes' answers.") var task: String?
-    @Argument(help: "The question; <motion> marks where the recording goes (default with --task: the task's first prompt).")
+    @Argument(help: "The question; <motion> marks where the recording goes (default with --task: a fixed one of the task's prompts).")
     var question: String?
 
     func run() throws {
@@ -54,7 +54,7 @@ struct AskCommand: ParsableCommand {
                 }
                 return found
             }
-            guard let question = question ?? head.map({ firstPrompt(of: $0) }) else {
+            guard let question = question ?? head.map({ fixedPrompt(of: $0) }) else {
                 throw InputError(field: "question", "give a question, or --task to ask one of a task's prompts")
             }
             if self.question == nil { print("question (task '\(head!.id)'): \(question)\n") }
@@ -91,33 +91,52 @@ struct AskCommand: ParsableCommand {
             guard head.kind == .classification else { return }
             let record = QARecord(id: "recording", trialID: "recording", participantID: "", split: .test, task: head.id,
                                   prompt: prompt, answer: "", target: .category(""), text: prompt)
+            // The evaluate stage's limit: the recipe's max_length within the backbone's context.
+            let maxLength = min(loaded.recipe.training.maxLength, model.backbone.contextLength)
             guard let ranked = try AnswerRanking.score(record, task: head, model: model.trainable, tokenizer: tokenizer,
-                                                       maxLength: loaded.recipe.training.maxLength, motion: vectorInputs) else {
-                throw InputError(field: "question", "the question with this recording does not fit the recipe's "
-                                 + "max_length (\(loaded.recipe.training.maxLength) tokens) even with its motion shortened")
+                                                       maxLength: maxLength, motion: vectorInputs) else {
+                throw InputError(field: "question", "the question with this recording and the longest answer do not fit "
+                                 + "\(maxLength) tokens (training.max_length \(loaded.recipe.training.maxLength), "
+                                 + "context length \(model.backbone.contextLength)) even with the motion shortened")
             }
-            let calibration = try trainingCalibration(directory, task: head.id)
+            let calibration = try trainingCalibration(directory, head: head, adapter: adapterDirectory)
             print("\nanswers ranked by likelihood" + (calibration.map { ", calibrated on \($0.questions) training questions" } ?? "") + ":")
-            print(AnswerRanking.table(ranked, offsets: calibration?.offsets))
+            print(try AnswerRanking.table(ranked, offsets: calibration?.offsets))
         }
     }
 
     /// One of the task's prompts, the same whenever it is asked.
-    private func firstPrompt(of head: any TaskHead) -> String {
+    private func fixedPrompt(of head: any TaskHead) -> String {
         var random = SeededRandom(seed: 0)
         return head.prompt(using: &random)
     }
 
     /// The calibration offsets of the evaluate stage (`rank_answers`): each class's mean
-    /// negative log-likelihood over the repeat's ranked training questions of `task`; nil
-    /// when the run saved none.
-    private func trainingCalibration(_ directory: RunDirectory, task: String) throws -> (offsets: [Double], questions: Int)? {
+    /// negative log-likelihood over the repeat's ranked training questions of the task; nil
+    /// when the run saved none, or saved them before the adapter was last trained.
+    private func trainingCalibration(_ directory: RunDirectory, head: any TaskHead,
+                                     adapter: URL) throws -> (offsets: [Double], questions: Int)? {
         let file = RunArtifacts.fineTuneDirectory(directory, repetition: repetition).appendingPathComponent("answer_rankings.jsonl")
         guard FileManager.default.fileExists(atPath: file.path) else { return nil }
+        let adapterFiles = (try? FileManager.default.contentsOfDirectory(at: adapter, includingPropertiesForKeys: nil)) ?? []
+        guard EvaluateStage.isCurrent(file, after: adapterFiles) else {
+            print("\n(no calibration: \(file.path) is older than the adapter; run the evaluate stage again to renew it)")
+            return nil
+        }
         let training = try JSONLines.read(AnswerRanking.RankedQuestion.self, from: file)
-            .filter { $0.record.split == .train && $0.record.task == task }
-        guard !training.isEmpty, let offsets = try AnswerRanking.calibrationOffsets(training)[task] else { return nil }
-        return (offsets, training.count)
+            .filter { $0.record.split == .train && $0.record.task == head.id }
+        guard let first = training.first else { return nil }
+        guard first.classes == head.classNames else {
+            throw InputError(file: file.path, field: head.id,
+                             "ranked with the classes \(first.classes), but the task now has \(head.classNames); run the evaluate stage again")
+        }
+        do {
+            guard let offsets = try AnswerRanking.calibrationOffsets(training)[head.id] else { return nil }
+            return (offsets, training.count)
+        } catch var error as InputError {
+            error.file = file.path
+            throw error
+        }
     }
 
     /// The recording as one trial.
