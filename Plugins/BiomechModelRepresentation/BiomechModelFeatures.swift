@@ -76,6 +76,9 @@ public final class BiomechModelFeatures: MotionRepresentation, @unchecked Sendab
             let scale = unit == .radians ? 180 / Double.pi : 1
             return trial.column(i).map { Double($0) * scale }
         }
+        guard trial.frameCount > 0 else {
+            throw InputError(file: trial.sourceFile, field: trial.id, "the trial has no frames")
+        }
         // 2. Knee sign convention.
         for name in ["knee_angle_r", "knee_angle_l"] {
             let k = dsNames.firstIndex(of: name)!

@@ -223,6 +223,7 @@ public struct Gemma3Configuration: Codable, Sendable, Equatable {
         layerCount = try m.requireInt(p + "block_count")
         intermediateSize = try m.requireInt(p + "feed_forward_length")
         headCount = try m.requireInt(p + "attention.head_count")
+        guard headCount > 0 else { throw InputError(file: file.path, field: p + "attention.head_count", "expected at least 1 head") }
         kvHeadCount = try m.int(p + "attention.head_count_kv") ?? headCount
         headDimension = try m.int(p + "attention.key_length") ?? hiddenSize / headCount
         if let valueLength = try m.int(p + "attention.value_length"), valueLength != headDimension {

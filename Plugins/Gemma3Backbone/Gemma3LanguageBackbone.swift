@@ -219,7 +219,10 @@ public final class Gemma3LanguageBackbone: LanguageBackbone, TrainableLanguageMo
 
     public func generate(_ input: BackboneInput, options: GenerationOptions, onToken: (Int) -> Bool) throws -> [Int] {
         try check([input.tokens], [input.tokens.map { _ in false }])
-        try check(input.tokens.count + options.maxNewTokens)
+        guard options.maxNewTokens >= 0, options.maxNewTokens <= contextLength - input.tokens.count else {
+            throw InputError(field: "max_new_tokens", "\(options.maxNewTokens) new tokens after a prompt of \(input.tokens.count) "
+                             + "do not fit the context length \(contextLength) (at most \(contextLength - input.tokens.count))")
+        }
         return generator.generate(prompt: input.tokens, options: options, stopTokens: stopTokens,
                                   vectors: try vectors(input), onToken: onToken)
     }

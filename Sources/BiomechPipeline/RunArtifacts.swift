@@ -137,7 +137,7 @@ public struct EncodingRecord: Codable, Sendable {
             return .tokens(tokens)
         }
         guard let width = vectorWidth, width > 0, let values = vectors, values.count % width == 0,
-              vectorCount.map({ $0 * width == values.count }) ?? true else {
+              vectorCount.map({ values.count / width == $0 }) ?? true else {
             throw InputError(file: file, field: trialID,
                              "expected tokens, or vector_width > 0 with vector_count × vector_width values")
         }

@@ -42,6 +42,10 @@ public enum RecipeLoader {
         try need(.finetune, "backbone", r.backbone != nil)
         try need(.finetune, "adapter", r.adapter != nil)
         try need(.qa, "tasks", !r.tasks.isEmpty)
+        var seenTasks = Set<String>()
+        for task in r.tasks where !seenTasks.insert(task).inserted {
+            throw (loaded.resolved["tasks"] ?? at).error(field: "tasks", "task '\(task)' is listed twice")
+        }
         try need(.baselines, "baselines", !r.baselines.isEmpty)
         if r.repeats < 1 { throw (loaded.resolved["repeats"] ?? at).error(field: "repeats", "expected at least 1") }
         if r.threads < 1 { throw (loaded.resolved["threads"] ?? at).error(field: "threads", "expected at least 1") }
@@ -54,10 +58,11 @@ public enum RecipeLoader {
             guard !ok else { return }
             throw (section[key] ?? section).error(field: "training.\(key)", "expected \(expected)")
         }
-        try require(t.epochs.isFinite && t.epochs > 0, "epochs", "a positive number of epochs")
+        // Upper bounds keep the step count (epochs · samples / batch) an Int.
+        try require(t.epochs.isFinite && t.epochs > 0 && t.epochs <= 10_000, "epochs", "a positive number of epochs, at most 10000")
         try require(t.learningRate.isFinite && t.learningRate > 0, "learning_rate", "a positive number")
-        try require(t.batchSize >= 1, "batch_size", "at least 1")
-        try require(t.gradientAccumulation >= 1, "gradient_accumulation", "at least 1")
+        try require(t.batchSize >= 1 && t.batchSize <= 65_536, "batch_size", "1 to 65536")
+        try require(t.gradientAccumulation >= 1 && t.gradientAccumulation <= 65_536, "gradient_accumulation", "1 to 65536")
         try require(t.maxLength >= 2, "max_length", "at least 2 tokens")
         try require(t.warmupRatio.isFinite && t.warmupRatio >= 0 && t.warmupRatio <= 1, "warmup_ratio", "a fraction in [0, 1]")
         try require(t.weightDecay.isFinite && t.weightDecay >= 0, "weight_decay", "a non-negative number")

@@ -177,6 +177,10 @@ public final class FineTuner {
         var log: [TrainingLogEntry] = (try? Self.readLog(logURL)) ?? []
         if resume, let checkpoint = try latestCheckpoint() {
             let state = try restore(from: checkpoint, parameters: parameters, optimizer: optimizer)
+            guard state.step >= 0, state.step <= state.totalSteps, state.samplePosition >= 0 else {
+                throw InputError(file: checkpoint.path, field: "trainer_state.json",
+                                 "step \(state.step) of \(state.totalSteps) at sample \(state.samplePosition): expected 0 ≤ step ≤ total_steps and sample_position ≥ 0")
+            }
             guard state.sampleCount == samples.count, state.totalSteps == total, state.seed == options.seed else {
                 throw InputError(file: checkpoint.path, "the checkpoint was made for \(state.sampleCount) samples, \(state.totalSteps) steps, seed \(state.seed); " +
                                  "this run has \(samples.count), \(total), \(options.seed)")

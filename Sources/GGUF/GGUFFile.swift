@@ -210,6 +210,11 @@ public final class GGUFFile: Sendable {
                                  "row length \(dims[0]) is not a multiple of the \(type.name) block size \(type.blockSize)")
             }
             let rawOffset = try reader.u64("the data offset of tensor '\(tensorName)'")
+            // Bounded by the file size, so `start + offset` below cannot overflow.
+            guard rawOffset <= UInt64(storage.count) else {
+                throw InputError(file: name, field: tensorName,
+                                 "data offset \(rawOffset) lies beyond the file's \(storage.count) bytes; the file is truncated")
+            }
             guard let offset = Int(exactly: rawOffset), offset % align == 0 else {
                 throw InputError(file: name, field: tensorName,
                                  "data offset \(rawOffset) is not a multiple of the alignment \(align)")

@@ -73,7 +73,13 @@ public enum BVHImporter {
             guard l.hasPrefix(key) else { throw InputError(file: file, line: k + 1, "expected '\(key) …', got '\(l.prefix(40))'") }
             return try TextInput.number(Substring(l.dropFirst(key.count)), file: file, line: k + 1, column: key)
         }
-        let frames = Int(try header(motionLine + 1, "Frames:"))
+        let frameValue = try header(motionLine + 1, "Frames:")
+        // At most one frame per remaining line; anything else is a corrupt header.
+        guard frameValue >= 0, frameValue <= Double(lines.count), frameValue == frameValue.rounded() else {
+            throw InputError(file: file, line: motionLine + 2, field: "Frames",
+                             "expected a whole number of frames, at most the \(lines.count) lines of the file, got \(frameValue)")
+        }
+        let frames = Int(frameValue)
         let frameTime = try header(motionLine + 2, "Frame Time:")
         guard frameTime > 0 else { throw InputError(file: file, line: motionLine + 3, field: "Frame Time", "must be positive, got \(frameTime)") }
         var values: [Float] = []

@@ -145,10 +145,15 @@ public enum HDF5Store {
         var dims = [UInt64](repeating: 0, count: 8)
         let rank = bgpt_h5_dataset_dims(g, "values", &dims, 8)
         guard rank == 2 else { throw InputError(file: file, field: "\(field)/values", "expected a 2-D dataset frames x channels, got rank \(rank)") }
-        guard Int(dims[1]) == channels.count else {
+        guard dims[1] == UInt64(channels.count) else {
             throw InputError(file: file, field: "\(field)/values", "has \(dims[1]) columns but \(channels.count) channel names")
         }
-        let n = Int(dims[0] * dims[1])
+        let (product, overflow) = dims[0].multipliedReportingOverflow(by: dims[1])
+        guard !overflow, product <= UInt64(Int32.max) else {
+            throw InputError(file: file, field: "\(field)/values", "\(dims[0]) × \(dims[1]) values are more than one trial can hold")
+        }
+        guard dims[0] >= 1 else { throw InputError(file: file, field: "\(field)/values", "has no frames; a trial needs at least one") }
+        let n = Int(product)
         var values = [Float](repeating: 0, count: n)
         let rc = values.withUnsafeMutableBufferPointer { bgpt_h5_read_float(g, "values", $0.baseAddress, UInt64(n)) }
         guard rc == 0 else { throw InputError(file: file, field: "\(field)/values", "could not read the values (file truncated or corrupt?)") }

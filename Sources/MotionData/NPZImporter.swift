@@ -114,7 +114,11 @@ public enum NPZImporter {
             guard start + csize <= data.count else { throw InputError(file: file, field: key, "member data runs past the end of the file (truncated archive)") }
             var member: [UInt8]
             switch method {
-            case 0: member = Array(data[start..<(start + usize)])
+            case 0:
+                guard usize == csize else {
+                    throw InputError(file: file, field: key, "stored member of \(csize) bytes claims \(usize) uncompressed bytes (corrupt archive)")
+                }
+                member = Array(data[start..<(start + usize)])
             case 8:
                 member = [UInt8](repeating: 0, count: usize)
                 let rc = data.withUnsafeBufferPointer { src in
@@ -160,7 +164,11 @@ public enum NPZImporter {
             throw InputError(file: file, field: key, "the .npy header has no shape")
         }
         let shape = s[s.index(after: open)..<close].split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
-        let count = shape.reduce(1, *)
+        var count = 1, overflow = false
+        for d in shape where !overflow { (count, overflow) = count.multipliedReportingOverflow(by: d) }
+        guard shape.allSatisfy({ $0 >= 0 }), !overflow, count <= b.count else {
+            throw InputError(file: file, field: key, "shape \(shape) is not a valid array shape for a member of \(b.count) bytes")
+        }
         let body = hstart + hlen
         let size: Int
         switch descr.dropFirst() {

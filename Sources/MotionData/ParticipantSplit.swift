@@ -81,8 +81,15 @@ public struct ParticipantSplit: Sendable, Codable, Equatable {
 
     /// The trials of each side. A trial of a participant the split does not know is an error.
     public func partition(_ trials: [Trial]) throws -> [SplitSide: [Trial]] {
-        let lookup = Dictionary(uniqueKeysWithValues:
-            train.map { ($0, SplitSide.train) } + validation.map { ($0, .validation) } + test.map { ($0, .test) })
+        var lookup: [String: SplitSide] = [:]
+        for (side, ids) in [(SplitSide.train, train), (.validation, validation), (.test, test)] {
+            for id in ids {
+                if let other = lookup.updateValue(side, forKey: id) {
+                    throw InputError(field: "split", "participant '\(id)' is listed twice (\(other.rawValue) and \(side.rawValue)); "
+                                     + "a participant belongs to one side")
+                }
+            }
+        }
         var out: [SplitSide: [Trial]] = [.train: [], .validation: [], .test: []]
         for t in trials {
             guard let s = lookup[t.participantID] else {
@@ -104,8 +111,14 @@ public struct ParticipantSplit: Sendable, Codable, Equatable {
     public static func load(from url: URL) throws -> ParticipantSplit {
         let data: Data
         do { data = try Data(contentsOf: url) } catch { throw InputError(file: url.path, "cannot read the split file") }
-        do { return try JSONDecoder().decode(ParticipantSplit.self, from: data) } catch {
+        let split: ParticipantSplit
+        do { split = try JSONDecoder().decode(ParticipantSplit.self, from: data) } catch {
             throw InputError(file: url.path, "not a participant split (expected JSON with seed, train, validation, test, method): \(error)")
         }
+        var seen = Set<String>()
+        for id in split.train + split.validation + split.test where !seen.insert(id).inserted {
+            throw InputError(file: url.path, field: id, "participant listed twice; each belongs to exactly one side of the split")
+        }
+        return split
     }
 }

@@ -14,6 +14,22 @@ public struct ChannelNormalizer: Sendable, Codable, Equatable {
         self.channelNames = channelNames; self.mean = mean; self.std = std
     }
 
+    enum CodingKeys: String, CodingKey { case channelNames, mean, std }
+
+    /// A saved normaliser must have one finite mean and one positive std per channel.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        channelNames = try c.decode([String].self, forKey: .channelNames)
+        mean = try c.decode([Double].self, forKey: .mean)
+        std = try c.decode([Double].self, forKey: .std)
+        guard mean.count == channelNames.count, std.count == channelNames.count,
+              mean.allSatisfy(\.isFinite), std.allSatisfy({ $0.isFinite && $0 > 0 }) else {
+            throw DecodingError.dataCorrupted(.init(codingPath: c.codingPath,
+                debugDescription: "normalizer: expected one finite mean and one positive std per channel "
+                    + "(\(channelNames.count) channels, \(mean.count) means, \(std.count) stds)"))
+        }
+    }
+
     /// Fits on feature matrices sharing `channelNames`; only observed channels count.
     public static func fit(_ matrices: [FeatureMatrix], channelNames: [String]) -> ChannelNormalizer {
         let c = channelNames.count

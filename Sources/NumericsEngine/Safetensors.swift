@@ -70,7 +70,11 @@ public final class SafetensorsFile: @unchecked Sendable {
         mapping = m
         mappedLength = size
         do {
-            let headerLength = Int(UInt64(littleEndian: m.loadUnaligned(as: UInt64.self)))
+            let rawLength = UInt64(littleEndian: m.loadUnaligned(as: UInt64.self))
+            guard rawLength <= 100_000_000 else {
+                throw InputError(file: path, "header length \(rawLength) is implausible (more than 100 MB); not a safetensors file?")
+            }
+            let headerLength = Int(rawLength)
             guard headerLength <= 100_000_000 else {
                 throw InputError(file: path, "header length \(headerLength) is implausible (more than 100 MB); not a safetensors file?")
             }
@@ -100,8 +104,10 @@ public final class SafetensorsFile: @unchecked Sendable {
                     throw InputError(file: path, field: name, "data_offsets \(raw.data_offsets) must be [begin, end] with 0 ≤ begin ≤ end")
                 }
                 let begin = raw.data_offsets[0], end = raw.data_offsets[1]
-                let expected = raw.shape.reduce(1, *) * dtype.byteSize
-                guard end - begin == expected else {
+                // Overflow-checked: a corrupt shape must not trap.
+                var expected = dtype.byteSize, overflow = false
+                for d in raw.shape where !overflow { (expected, overflow) = expected.multipliedReportingOverflow(by: d) }
+                guard !overflow, end - begin == expected else {
                     throw InputError(file: path, field: name,
                                      "data_offsets cover \(end - begin) bytes, but shape \(raw.shape) of \(dtype.rawValue) needs \(expected)")
                 }

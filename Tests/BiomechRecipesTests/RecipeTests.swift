@@ -83,12 +83,20 @@ private let registry: PluginRegistry = {
     @Test func trainingValuesTheTrainerCannotUseAreLocatedErrors() throws {
         for (line, field) in [("batch_size: 0", "training.batch_size"), ("epochs: .nan", "training.epochs"),
                               ("gradient_accumulation: -1", "training.gradient_accumulation"),
-                              ("warmup_ratio: 2", "training.warmup_ratio")] {
+                              ("warmup_ratio: 2", "training.warmup_ratio"), ("epochs: 1e300", "training.epochs"),
+                              ("batch_size: 1000000000000", "training.batch_size")] {
             let error = #expect(throws: InputError.self) {
                 try RecipeLoader.check(recipe("training:\n  \(line)\n"), registry: registry)
             }
             #expect(error?.field == field && error?.line == 4, "\(line): \(String(describing: error))")
         }
+    }
+
+    @Test func aTaskListedTwiceIsAnError() throws {
+        let error = #expect(throws: InputError.self) {
+            try RecipeLoader.check(recipe("tasks: [gait_speed, gait_speed]\n"), registry: registry)
+        }
+        #expect(error?.field == "tasks" && error?.line == 3, "\(String(describing: error))")
     }
 
     @Test func extendsOverridesAsDocumented() throws {

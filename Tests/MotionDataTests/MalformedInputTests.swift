@@ -74,6 +74,11 @@ import Testing
         let truncated = String(good.dropLast(18))
         let e2 = #expect(throws: InputError.self) { try BVHImporter.read(write(truncated, "t.bvh", in: dir)) }
         #expect(e2?.file?.hasSuffix("t.bvh") == true)
+        for frames in ["1e19", "-1", "2.5"] {
+            let bad = good.replacingOccurrences(of: "Frames: 2", with: "Frames: \(frames)")
+            let e = #expect(throws: InputError.self) { try BVHImporter.read(write(bad, "f.bvh", in: dir)) }
+            #expect(e?.field == "Frames", "\(frames)")
+        }
         let short = good.replacingOccurrences(of: "0 90 1 1 2 3 20 0 0", with: "0 90 1 1 2 3 20 0")
         let e3 = #expect(throws: InputError.self) { try BVHImporter.read(write(short, "s.bvh", in: dir)) }
         #expect(e3?.line == 20)

@@ -38,6 +38,12 @@ import Testing
         let bad = write("{\"train\": 3}", "bad.json", in: temporaryDirectory())
         let e = #expect(throws: InputError.self) { try ParticipantSplit.load(from: bad) }
         #expect(e?.file == bad.path)
+        // A participant on two sides (an edited split file) is an error naming them, not a trap.
+        var twice = s; twice.test.append(s.train[0])
+        try twice.save(to: url)
+        let e2 = #expect(throws: InputError.self) { try ParticipantSplit.load(from: url) }
+        #expect(e2?.file == url.path && e2?.field == s.train[0])
+        #expect(throws: InputError.self) { try twice.partition([]) }
     }
 
     /// No participant on two sides, for every shipped data set.

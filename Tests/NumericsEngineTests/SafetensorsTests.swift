@@ -101,6 +101,12 @@ struct SafetensorsTests {
         #expect(inconsistent?.field == "w")
         #expect(inconsistent?.message.contains("needs 24") == true)
 
+        // A header length beyond Int and a shape whose size overflows are errors, not traps.
+        let hugeLength = error(try rawFile(good, dataBytes: 16, declaredLength: UInt64.max))
+        #expect(hugeLength?.message.contains("implausible") == true)
+        let hugeShape = error(try rawFile(#"{"w":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,16]}}"#, dataBytes: 16))
+        #expect(hugeShape?.field == "w")
+
         let badType = error(try rawFile(#"{"w":{"dtype":"F33","shape":[1],"data_offsets":[0,4]}}"#, dataBytes: 4))
         #expect(badType?.field == "w" && badType?.allowed.contains("BF16") == true)
 

@@ -49,6 +49,12 @@ struct AdapterCommand: ParsableCommand {
         @Option(help: "Seed.") var seed: UInt64 = 7
         @Option(help: "Threads.") var threads = 2
 
+        func validate() throws {
+            try OptionChecks.atLeast(1, threads, "--threads")
+            try OptionChecks.atLeast(1, rank, "--rank")
+            try OptionChecks.atLeast(0, codebookSize, "--codebook-size")
+        }
+
         func run() throws {
             try reportingErrors {
                 Threads.setCount(threads)

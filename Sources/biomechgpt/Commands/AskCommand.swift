@@ -36,6 +36,11 @@ struct AskCommand: ParsableCommand {
     @Argument(help: "The question; <motion> marks where the recording goes (default with --task: a fixed one of the task's prompts).")
     var question: String?
 
+    func validate() throws {
+        try OptionChecks.atLeast(1, maxTokens, "--max-tokens")
+        try OptionChecks.atLeast(0, repetition, "--repeat")
+    }
+
     func run() throws {
         try reportingErrors {
             let directory = try RunDirectory.open(runDirectory)

@@ -15,6 +15,8 @@ struct BenchCommand: ParsableCommand {
             abstract: "Raw sgemm against the engine's linear layer at transformer shapes, and the non-matmul share of a Gemma 3 layer.")
         @Option(help: "Threads for BLAS and kernels.") var threads = 2
 
+        func validate() throws { try OptionChecks.atLeast(1, threads, "--threads") }
+
         func run() throws {
             print(EngineBenchmark.run(threads: threads))
         }

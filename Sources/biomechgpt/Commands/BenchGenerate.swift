@@ -17,6 +17,14 @@ extension BenchCommand {
         @Option(help: "Python with llama-cpp-python and/or transformers: runs scripts/peers/gemma_generate_peer.py.")
         var python: String?
 
+        func validate() throws {
+            for (value, minimum, option) in [(threads, 1, "--threads"), (prefillTokens, 1, "--prefill-tokens"),
+                                             (decodeTokens, 1, "--decode-tokens"), (answerPromptTokens, 1, "--answer-prompt-tokens"),
+                                             (answerTokens, 1, "--answer-tokens"), (repeats, 1, "--repeats")] {
+                try OptionChecks.atLeast(minimum, value, option)
+            }
+        }
+
         func run() throws {
             try reportingErrors {
                 let url = try ModelLocator.locate(environment: model.map { [ModelLocator.environmentVariable: $0] }

@@ -26,6 +26,12 @@ extension BenchCommand {
         @Option(help: "Product arithmetic: float32, or bfloat16 (mixed precision; the peer then also runs with bfloat16 autocast).")
         var precision = "float32"
 
+        func validate() throws {
+            try OptionChecks.atLeast(1, threads, "--threads")
+            try OptionChecks.atLeast(1, steps, "--steps")
+            try OptionChecks.atLeast(0, warmup, "--warmup")
+        }
+
         func run() throws {
             try reportingErrors {
                 var c = VQVAEConfiguration()

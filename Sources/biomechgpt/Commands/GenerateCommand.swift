@@ -26,6 +26,15 @@ struct GenerateCommand: ParsableCommand {
     var projectionPrecision = "float32"
     @Flag(help: "Print timings to stderr.") var stats = false
 
+    func validate() throws {
+        for (value, minimum, option) in [(threads, 1, "--threads"), (maxTokens, 1, "--max-tokens"), (topK, 0, "--top-k"),
+                                         (contextLength, 2, "--context-length")] {
+            try OptionChecks.atLeast(minimum, value, option)
+        }
+        guard temperature.isFinite, temperature >= 0 else { throw InputError(field: "--temperature", "expected a number ≥ 0, got \(temperature)") }
+        guard topP > 0, topP <= 1 else { throw InputError(field: "--top-p", "expected a number in (0, 1], got \(topP)") }
+    }
+
     func run() throws {
         try reportingErrors {
             var parameters = ["config": config, "threads": String(threads), "seed": String(seed),

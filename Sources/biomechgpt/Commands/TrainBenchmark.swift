@@ -209,6 +209,14 @@ extension BenchCommand {
         @Option(help: ArgumentHelp("Run one configuration in this process (used by the parent run).", visibility: .hidden))
         var phase: String?
 
+        func validate() throws {
+            for (value, minimum, option) in [(threads, 1, "--threads"), (tokens, 2, "--tokens"), (warmup, 0, "--warmup"),
+                                             (steps, 1, "--steps"), (stepsLarge, 1, "--steps-large"), (rank, 1, "--rank"),
+                                             (rounds, 1, "--rounds")] {
+                try OptionChecks.atLeast(minimum, value, option)
+            }
+        }
+
         func run() throws {
             Threads.setCount(threads)
             if let phase {
