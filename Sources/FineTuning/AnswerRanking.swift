@@ -51,7 +51,7 @@ public enum AnswerRanking {
             return weights.map { $0 / total }
         }
 
-        private func shifted(_ offsets: [Double]?) -> [Double] {
+        fileprivate func shifted(_ offsets: [Double]?) -> [Double] {
             offsets.map { o in zip(negativeLogLikelihoods, o).map { $0 - $1 } } ?? negativeLogLikelihoods
         }
 
@@ -160,7 +160,7 @@ public enum AnswerRanking {
         let plain = question.probabilities()
         let calibrated = offsets.map { question.probabilities(subtracting: $0) }
         // Ordered by the (shifted) log-likelihoods: probabilities round to ties.
-        let key = offsets.map { o in zip(question.negativeLogLikelihoods, o).map { $0 - $1 } } ?? question.negativeLogLikelihoods
+        let key = question.shifted(offsets)
         let order = question.classes.indices.sorted { key[$0] < key[$1] }
         let width = max(5, question.classes.map(\.count).max() ?? 0)
         func pad(_ text: String) -> String { text + String(repeating: " ", count: max(0, width - text.count)) }

@@ -326,12 +326,10 @@ public final class FineTuner {
     /// after the newest checkpoint, so it holds that checkpoint's weights.
     private func adapterIsNewerThanLatestCheckpoint() throws -> Bool {
         guard let checkpoint = try latestCheckpoint() else { return false }
-        func modified(_ url: URL) -> Date? { (try? FileManager.default.attributesOfItem(atPath: url.path))?[.modificationDate] as? Date }
         let checkpointFiles = (try? FileManager.default.contentsOfDirectory(at: checkpoint, includingPropertiesForKeys: nil)) ?? []
-        guard let checkpointTime = checkpointFiles.compactMap(modified).max() else { return false }
         var saved = ["adapter_model.safetensors", "adapter_config.json"]
         if let motion { saved += [MotionVectorInputs.fileName] + (motion.encoder == nil ? [] : [MotionVectorInputs.encoderFileName]) }
-        return saved.allSatisfy { name in modified(adapterDirectory.appendingPathComponent(name)).map { $0 >= checkpointTime } ?? false }
+        return saved.allSatisfy { FileDates.isCurrent(adapterDirectory.appendingPathComponent($0), after: checkpointFiles) }
     }
 
     func writeCheckpoint(_ state: TrainerState, optimizer: AdamW) throws {

@@ -164,9 +164,7 @@ public enum NPZImporter {
             throw InputError(file: file, field: key, "the .npy header has no shape")
         }
         let shape = s[s.index(after: open)..<close].split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
-        var count = 1, overflow = false
-        for d in shape where !overflow { (count, overflow) = count.multipliedReportingOverflow(by: d) }
-        guard shape.allSatisfy({ $0 >= 0 }), !overflow, count <= b.count else {
+        guard let count = checkedProduct(shape), count <= b.count else {
             throw InputError(file: file, field: key, "shape \(shape) is not a valid array shape for a member of \(b.count) bytes")
         }
         let body = hstart + hlen

@@ -81,15 +81,11 @@ public struct ParticipantSplit: Sendable, Codable, Equatable {
 
     /// The trials of each side. A trial of a participant the split does not know is an error.
     public func partition(_ trials: [Trial]) throws -> [SplitSide: [Trial]] {
-        var lookup: [String: SplitSide] = [:]
-        for (side, ids) in [(SplitSide.train, train), (.validation, validation), (.test, test)] {
-            for id in ids {
-                if let other = lookup.updateValue(side, forKey: id) {
-                    throw InputError(field: "split", "participant '\(id)' is listed twice (\(other.rawValue) and \(side.rawValue)); "
-                                     + "a participant belongs to one side")
-                }
-            }
+        if let id = repeatedParticipant {
+            throw InputError(field: "split", "participant '\(id)' is listed twice; a participant belongs to one side")
         }
+        let lookup = Dictionary(uniqueKeysWithValues:
+            train.map { ($0, SplitSide.train) } + validation.map { ($0, .validation) } + test.map { ($0, .test) })
         var out: [SplitSide: [Trial]] = [.train: [], .validation: [], .test: []]
         for t in trials {
             guard let s = lookup[t.participantID] else {
@@ -98,6 +94,12 @@ public struct ParticipantSplit: Sendable, Codable, Equatable {
             out[s, default: []].append(t)
         }
         return out
+    }
+
+    /// The first participant listed twice (on two sides, or twice on one), if any.
+    public var repeatedParticipant: String? {
+        var seen = Set<String>()
+        return (train + validation + test).first { !seen.insert($0).inserted }
     }
 
     /// True when no participant is on two sides.
@@ -115,8 +117,7 @@ public struct ParticipantSplit: Sendable, Codable, Equatable {
         do { split = try JSONDecoder().decode(ParticipantSplit.self, from: data) } catch {
             throw InputError(file: url.path, "not a participant split (expected JSON with seed, train, validation, test, method): \(error)")
         }
-        var seen = Set<String>()
-        for id in split.train + split.validation + split.test where !seen.insert(id).inserted {
+        if let id = split.repeatedParticipant {
             throw InputError(file: url.path, field: id, "participant listed twice; each belongs to exactly one side of the split")
         }
         return split

@@ -77,15 +77,15 @@ private struct Recording: StageExecutor {
         try fm.createDirectory(at: adapter, withIntermediateDirectories: true)
         let predictions = root.appendingPathComponent("biomechgpt-r0.jsonl")
         let weights = adapter.appendingPathComponent("adapter_model.safetensors")
-        #expect(!EvaluateStage.isCurrent(predictions, after: [weights]))  // neither exists yet
+        #expect(!FileDates.isCurrent(predictions, after: [weights]))  // neither exists yet
         try Data([1]).write(to: weights)
         try Data([2]).write(to: predictions)
         let t = Date()
         try fm.setAttributes([.modificationDate: t.addingTimeInterval(-60)], ofItemAtPath: weights.path)
         try fm.setAttributes([.modificationDate: t], ofItemAtPath: predictions.path)
-        #expect(EvaluateStage.isCurrent(predictions, after: [weights]))
-        #expect(!EvaluateStage.isCurrent(predictions, after: [weights, root.appendingPathComponent("missing")]))
+        #expect(FileDates.isCurrent(predictions, after: [weights]))
+        #expect(!FileDates.isCurrent(predictions, after: [weights, root.appendingPathComponent("missing")]))
         try fm.setAttributes([.modificationDate: t.addingTimeInterval(60)], ofItemAtPath: weights.path)  // re-trained
-        #expect(!EvaluateStage.isCurrent(predictions, after: [weights]))
+        #expect(!FileDates.isCurrent(predictions, after: [weights]))
     }
 }

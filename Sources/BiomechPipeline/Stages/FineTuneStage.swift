@@ -71,7 +71,7 @@ public struct EvaluateStage: StageExecutor {
             var recorded = (try? JSONDecoder().decode([String: String].self, from: Data(contentsOf: settingsFile))) ?? [:]
             let inputs = [qaFile] + ((try? FileManager.default.contentsOfDirectory(at: adapterDirectory, includingPropertiesForKeys: nil)) ?? [])
             func file(_ model: String) -> URL { RunArtifacts.predictionsDirectory(d).appendingPathComponent("\(model)-r\(repetition).jsonl") }
-            func isCurrent(_ model: String) -> Bool { recorded[model] == settings && Self.isCurrent(file(model), after: inputs) }
+            func isCurrent(_ model: String) -> Bool { recorded[model] == settings && FileDates.isCurrent(file(model), after: inputs) }
             let rankedModels = [AnswerRanking.modelName, AnswerRanking.calibratedModelName]
             let greedyDue = !isCurrent(GenerationEvaluation.modelName)
             let rankedDue = evaluation.rankAnswers && !rankedModels.allSatisfy(isCurrent)
@@ -127,17 +127,6 @@ public struct EvaluateStage: StageExecutor {
             }
         }
         return summary
-    }
-
-    /// Whether `file` exists and was written after every one of `inputs` (a re-trained
-    /// adapter or a new QA set makes predictions stale).
-    public static func isCurrent(_ file: URL, after inputs: [URL]) -> Bool {
-        guard let written = (try? FileManager.default.attributesOfItem(atPath: file.path))?[.modificationDate] as? Date,
-              !inputs.isEmpty else { return false }
-        return inputs.allSatisfy { url in
-            let date = (try? FileManager.default.attributesOfItem(atPath: url.path))?[.modificationDate] as? Date ?? .distantFuture
-            return date <= written
-        }
     }
 }
 

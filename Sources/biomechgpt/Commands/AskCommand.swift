@@ -124,7 +124,7 @@ struct AskCommand: ParsableCommand {
         let file = RunArtifacts.fineTuneDirectory(directory, repetition: repetition).appendingPathComponent("answer_rankings.jsonl")
         guard FileManager.default.fileExists(atPath: file.path) else { return nil }
         let adapterFiles = (try? FileManager.default.contentsOfDirectory(at: adapter, includingPropertiesForKeys: nil)) ?? []
-        guard EvaluateStage.isCurrent(file, after: adapterFiles) else {
+        guard FileDates.isCurrent(file, after: adapterFiles) else {
             print("\n(no calibration: \(file.path) is older than the adapter; run the evaluate stage again to renew it)")
             return nil
         }
