@@ -142,7 +142,7 @@ public struct Gemma3Configuration: Codable, Sendable, Equatable {
             }
             layerTypes = types
         } else {
-            layerTypes = Self.layerTypes(count: layerCount, pattern: slidingWindowPattern)
+            layerTypes = Self.layerTypes(count: Swift.max(0, layerCount), pattern: slidingWindowPattern)
         }
         queryPreAttentionScalar = try c.decodeIfPresent(Double.self, forKey: .queryPreAttentionScalar)
             ?? Double(headDimension)
@@ -193,14 +193,34 @@ public struct Gemma3Configuration: Codable, Sendable, Equatable {
         do { data = try Data(contentsOf: url) } catch {
             throw InputError(file: url.path, "cannot read the model configuration: \(error.localizedDescription)")
         }
+        let configuration: Gemma3Configuration
         do {
-            return try JSONDecoder().decode(Gemma3Configuration.self, from: data)
+            configuration = try JSONDecoder().decode(Gemma3Configuration.self, from: data)
         } catch let DecodingError.typeMismatch(_, context), let DecodingError.valueNotFound(_, context),
                 let DecodingError.dataCorrupted(context) {
             throw InputError(file: url.path, field: context.codingPath.map(\.stringValue).joined(separator: "."),
                              context.debugDescription)
         } catch {
             throw InputError(file: url.path, "not a valid model configuration: \(error)")
+        }
+        try configuration.checkSizes(file: url.path)
+        return configuration
+    }
+
+    /// Sizes the model can be built with: every count at least 1, an even head dimension (RoPE
+    /// rotates pairs), query heads a multiple of the KV heads. Errors name `file` when given.
+    public func checkSizes(file: String? = nil) throws {
+        for (value, field) in [(hiddenSize, "hidden_size"), (layerCount, "num_hidden_layers"), (headCount, "num_attention_heads"),
+                               (kvHeadCount, "num_key_value_heads"), (headDimension, "head_dim"),
+                               (intermediateSize, "intermediate_size"), (vocabularySize, "vocab_size"),
+                               (slidingWindow, "sliding_window")] where value < 1 {
+            throw InputError(file: file, field: field, "expected at least 1, got \(value)")
+        }
+        guard headDimension % 2 == 0 else {
+            throw InputError(file: file, field: "head_dim", "rotary embeddings need an even head dimension, got \(headDimension)")
+        }
+        guard headCount % kvHeadCount == 0 else {
+            throw InputError(file: file, field: "num_key_value_heads", "\(headCount) query heads are not a multiple of \(kvHeadCount) KV heads")
         }
     }
 
@@ -238,11 +258,12 @@ public struct Gemma3Configuration: Codable, Sendable, Equatable {
         finalLogitSoftcapping = try m.double(p + "final_logit_softcapping")
         attentionLogitSoftcapping = try m.double(p + "attn_logit_softcapping")
         queryPreAttentionScalar = Double(headDimension)
-        layerTypes = Self.layerTypes(count: layerCount, pattern: slidingWindowPattern)
+        layerTypes = Self.layerTypes(count: Swift.max(0, layerCount), pattern: slidingWindowPattern)
         vocabularySize = try m.strings("tokenizer.ggml.tokens")?.count ?? vocabularySize
         bosTokenID = try m.int("tokenizer.ggml.bos_token_id") ?? bosTokenID
         if let eos = try m.int("tokenizer.ggml.eos_token_id") { eosTokenIDs = [eos] }
         padTokenID = try m.int("tokenizer.ggml.padding_token_id") ?? padTokenID
         tieWordEmbeddings = !file.hasTensor("output.weight")
+        try checkSizes(file: file.path)
     }
 }

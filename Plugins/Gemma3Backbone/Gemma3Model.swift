@@ -59,18 +59,7 @@ public final class Gemma3Model {
     /// makes each attention and MLP projection from its weight as it is loaded.
     public init(configuration c: Gemma3Configuration, weights: any Gemma3WeightSource,
                 projectionBuilder: ProjectionBuilder? = nil) throws {
-        for (value, field) in [(c.hiddenSize, "hidden_size"), (c.layerCount, "num_hidden_layers"), (c.headCount, "num_attention_heads"),
-                               (c.kvHeadCount, "num_key_value_heads"), (c.headDimension, "head_dim"),
-                               (c.intermediateSize, "intermediate_size"), (c.vocabularySize, "vocab_size"),
-                               (c.slidingWindow, "sliding_window")] where value < 1 {
-            throw InputError(field: field, "expected at least 1, got \(value)")
-        }
-        guard c.headDimension % 2 == 0 else {
-            throw InputError(field: "head_dim", "rotary embeddings need an even head dimension, got \(c.headDimension)")
-        }
-        guard c.headCount % c.kvHeadCount == 0 else {
-            throw InputError(field: "num_key_value_heads", "\(c.headCount) query heads are not a multiple of \(c.kvHeadCount) KV heads")
-        }
+        try c.checkSizes()
         guard c.finalLogitSoftcapping == nil, c.attentionLogitSoftcapping == nil else {
             throw InputError(field: "final_logit_softcapping", "logit soft-capping (Gemma 2) is not supported by the Gemma 3 model")
         }

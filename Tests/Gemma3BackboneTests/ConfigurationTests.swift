@@ -123,6 +123,23 @@ struct ConfigurationTests {
         #expect(e2?.field == "gemma3.embedding_length")
     }
 
+    @Test("sizes the model cannot be built with name config.json and the field")
+    func unusableSizesNameTheFile() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("gemma-sizes-\(UInt32.random(in: 0...UInt32.max))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let url = dir.appendingPathComponent("config.json")
+        for (json, field) in [(#"{"num_key_value_heads": 0}"#, "num_key_value_heads"), (#"{"head_dim": 255}"#, "head_dim"),
+                              (#"{"num_attention_heads": 4, "num_key_value_heads": 3}"#, "num_key_value_heads")] {
+            try Data(json.utf8).write(to: url)
+            let e = #expect(throws: InputError.self) { try Gemma3Configuration.load(configJSON: url) }
+            #expect(e?.file == url.path && e?.field == field, "\(json): \(String(describing: e))")
+        }
+        // The same check guards a configuration built in code.
+        var c = Gemma3Configuration(); c.headCount = 0
+        #expect(throws: InputError.self) { try c.checkSizes() }
+    }
+
     @Test("built from the real GGUF file")
     func fromRealFile() throws {
         guard let url = TestPaths.realModel(for: "configuration from the real GGUF") else { return }
