@@ -133,8 +133,9 @@ public final class Gemma3DecoderLayer {
 
     /// The batched forward over `[batch · T, hidden]` (see ``Gemma3Batch`` for the layout).
     /// With a `cache`, attention reads and extends the layer's key/value cache instead
-    /// (one sequence; `positions` are the new tokens' positions); such a call cannot be
-    /// followed by `backward`.
+    /// (one sequence; `positions` are the new tokens' positions, or several continuations of
+    /// the cached prefix, see ``Gemma3KVCache/LayerCache/appendAndAttend``); such a call
+    /// cannot be followed by `backward`.
     func forward(_ x: Tensor, batch: Int, positions: [Int], keyMask: [Bool]?, cache: Gemma3KVCache.LayerCache? = nil) -> Tensor {
         self.positions = positions
         let a = inputNorm.forward(x)
@@ -144,9 +145,8 @@ public final class Gemma3DecoderLayer {
         rope.apply(kn, heads: kvHeads, positions: positions)
         let o: Tensor
         if let cache {
-            cache.append(keys: kn, values: v, positions: positions)
             let out = Tensor.reuse(cachedOutput, shape: qn.shape); cachedOutput = out
-            cache.attend(queries: qn, positions: positions, queryHeads: queryHeads, scale: scale, into: out)
+            cache.appendAndAttend(keys: kn, values: v, queries: qn, positions: positions, queryHeads: queryHeads, scale: scale, into: out)
             o = out
         } else {
             o = attention.forward(q: qn, k: kn, v: v, batch: batch, keyMask: keyMask)

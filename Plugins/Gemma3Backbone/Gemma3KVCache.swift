@@ -28,10 +28,30 @@ public final class Gemma3KVCache {
             slotPositions = [Int](repeating: -1, count: capacity)
         }
 
-        /// Writes the new tokens' keys and values (`[n, kvHeads·headDim]`) at their positions.
-        func append(keys k: Tensor, values v: Tensor, positions: [Int]) {
-            precondition(positions.count <= capacity, "KV cache: \(positions.count) new tokens exceed the \(capacity) slots")
-            for (i, p) in positions.enumerated() {
+        /// Writes the new tokens' keys and values and attends their queries into `out`, run by
+        /// run. A run is a stretch of rows whose positions go up by one; the rows of a plain
+        /// prefill are one run. Several runs that start at the same position are alternative
+        /// continuations of the cached prefix (answer candidates scored in one forward): each
+        /// overwrites the slots of the one before, so it sees the prefix and itself only.
+        /// A run overwrites only positions a query at or after its start cannot see (the ring
+        /// keeps `chunk` slots beyond the window), so runs must be at most `chunk` long.
+        func appendAndAttend(keys k: Tensor, values v: Tensor, queries q: Tensor, positions: [Int],
+                             queryHeads: Int, scale: Float, into out: Tensor) {
+            var start = 0
+            while start < positions.count {
+                var end = start + 1
+                while end < positions.count && positions[end] == positions[end - 1] + 1 { end += 1 }
+                append(keys: k, values: v, positions: positions, rows: start..<end)
+                attend(queries: q, positions: positions, rows: start..<end, queryHeads: queryHeads, scale: scale, into: out)
+                start = end
+            }
+        }
+
+        /// Writes rows `rows` of the new tokens' keys and values (`[n, kvHeads·headDim]`) at their positions.
+        func append(keys k: Tensor, values v: Tensor, positions: [Int], rows: Range<Int>) {
+            precondition(rows.count <= capacity, "KV cache: \(rows.count) new tokens exceed the \(capacity) slots")
+            for i in rows {
+                let p = positions[i]
                 precondition(window != nil || p < capacity, "KV cache: position \(p) beyond the cache length \(capacity)")
                 let slot = p % capacity
                 (keys.data + slot * width).update(from: k.data + i * width, count: width)
@@ -40,14 +60,20 @@ public final class Gemma3KVCache {
             }
         }
 
-        /// Attention of `queries` (`[n, queryHeads·headDim]`, already normed and rotated)
-        /// over the cached slots, causal by position and limited to the window.
-        func attend(queries q: Tensor, positions: [Int], queryHeads: Int, scale: Float, into out: Tensor) {
+        /// Empties the slots of positions from `position` on.
+        func forget(from position: Int) {
+            for i in slotPositions.indices where slotPositions[i] >= position { slotPositions[i] = -1 }
+        }
+
+        /// Attention of rows `rows` of `queries` (`[n, queryHeads·headDim]`, already normed and
+        /// rotated) over the cached slots, causal by position and limited to the window.
+        func attend(queries q: Tensor, positions allPositions: [Int], rows: Range<Int>, queryHeads: Int, scale: Float, into out: Tensor) {
+            let positions = rows.count == allPositions.count ? allPositions : Array(allPositions[rows])
             let n = positions.count, hd = headDim, qw = queryHeads * hd, kw = width
             let used = (slotPositions.lastIndex { $0 >= 0 } ?? -1) + 1
             let group = queryHeads / kvHeads
             let s = Tensor.reuse(scratch.scores, shape: [queryHeads, n, used]); scratch.scores = s
-            let qs = q.data, ks = keys.data, vs = values.data, os = out.data, ss = s.data
+            let qs = q.data + rows.lowerBound * qw, ks = keys.data, vs = values.data, os = out.data + rows.lowerBound * qw, ss = s.data
             let win = window ?? Int.max
             // While the slots hold positions in order (no ring wrap yet), the keys a block of
             // queries can see are a prefix of them: blocks of a prompt's queries skip the
@@ -145,6 +171,15 @@ public final class Gemma3KVCache {
             return LayerCache(capacity: capacity, window: global ? nil : c.slidingWindow,
                               kvHeads: c.kvHeadCount, headDim: c.headDimension, scratch: scratch)
         }
+    }
+
+    /// Forgets the positions from `newLength` on, so the cache holds the first `newLength`
+    /// again. Valid after at most `chunk` positions were added past `newLength` (later ones
+    /// may have overwritten older slots of a sliding-window ring).
+    public func rewind(to newLength: Int) {
+        precondition(newLength >= 0 && newLength <= length, "KV cache: cannot rewind \(length) positions to \(newLength)")
+        length = newLength
+        for l in layers { l.forget(from: newLength) }
     }
 
     /// Forgets every position (the buffers are kept).

@@ -20,7 +20,7 @@ public final class Gemma3TokenizerReference: TextTokenizer {
 /// The `gemma3` backbone plugin: Gemma 3 weights (GGUF, or a Hugging Face directory with
 /// `config.json` and safetensors) or a randomly initialised configuration, with its
 /// tokenizer, chat template, vocabulary extension, generation and training step.
-public final class Gemma3LanguageBackbone: LanguageBackbone, TrainableLanguageModel {
+public final class Gemma3LanguageBackbone: LanguageBackbone, TrainableLanguageModel, ContinuationScoringModel {
     public static let descriptor = PluginDescriptor(
         id: "gemma3", kind: .backbone,
         summary: "Gemma 3 text model (GGUF or safetensors weights, or a random configuration) with KV-cache generation and a training step",
@@ -79,6 +79,7 @@ public final class Gemma3LanguageBackbone: LanguageBackbone, TrainableLanguageMo
     /// QLoRA's `gguf` mode keeps the base in this file's blocks.
     public private(set) var ggufFile: GGUFFile?
     public let generator: Gemma3Generator
+    public let continuationScorer: Gemma3ContinuationScorer
     /// Ids that end generation: `<end_of_turn>` and the end-of-sequence ids.
     public var stopTokens: Set<Int>
 
@@ -91,6 +92,7 @@ public final class Gemma3LanguageBackbone: LanguageBackbone, TrainableLanguageMo
         self.contextLength = contextLength
         self.seed = seed
         generator = Gemma3Generator(model: model)
+        continuationScorer = Gemma3ContinuationScorer(model: model)
         var stops = Set(model.configuration.eosTokenIDs)
         stops.insert(tokenizer.eosID)
         if let e = tokenizer.endOfTurnID { stops.insert(e) }
@@ -267,6 +269,24 @@ public final class Gemma3LanguageBackbone: LanguageBackbone, TrainableLanguageMo
     }
 
     public var inputVectorGradient: Tensor? { model.inputVectorGradient }
+
+    // MARK: Answer scoring (ContinuationScoringModel)
+
+    public func continuationLosses(prefix: [Int], continuations: [[Int]], prefixVectors: InputVectorRows?) throws -> [Double] {
+        guard !continuations.isEmpty else { return [] }
+        guard !prefix.isEmpty, continuations.allSatisfy({ !$0.isEmpty }) else {
+            throw InputError(field: "continuations", "scoring needs a non-empty prefix and non-empty continuations")
+        }
+        try check(prefix.count + continuations.map(\.count).max()!)
+        if let bad = (prefix + continuations.joined()).first(where: { $0 < 0 || $0 >= vocabularySize }) {
+            throw InputError(field: "tokens", "token id \(bad) is outside the vocabulary 0..<\(vocabularySize)")
+        }
+        if let v = prefixVectors, v.sequences.contains(where: { $0 != 0 }) {
+            throw InputError(field: "vectors", "prefix vectors must all belong to sequence 0")
+        }
+        return continuationScorer.losses(prefix: prefix, continuations: continuations,
+                                         vectors: try batchVectors(prefixVectors, tokens: [prefix]))
+    }
 
     /// RMS of the scaled embeddings of the original vocabulary (sampled every 97th row).
     public var inputEmbeddingRMS: Float {

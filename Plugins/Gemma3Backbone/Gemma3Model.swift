@@ -16,6 +16,15 @@ public struct Gemma3InputVectors {
         precondition(values.count == rows.count * values.lastDimension, "input vectors: \(values.shape) for \(rows.count) rows")
         self.rows = rows; self.values = values
     }
+
+    /// The vectors of rows in `range`, their rows counted from its start; nil when none is.
+    public func rows(in range: Range<Int>) -> Gemma3InputVectors? {
+        let selected = rows.enumerated().filter { range.contains($0.element) }
+        guard !selected.isEmpty else { return nil }
+        let d = values.lastDimension, t = Tensor(shape: [selected.count, d])
+        for (i, s) in selected.enumerated() { (t.data + i * d).update(from: values.data + s.offset * d, count: d) }
+        return Gemma3InputVectors(rows: selected.map { $0.element - range.lowerBound }, values: t)
+    }
 }
 
 /// The Gemma 3 text model: embedding (scaled by `√hidden`), decoder layers with sandwich
@@ -412,32 +421,35 @@ public final class Gemma3Model {
         while start < tokens.count {
             let end = Swift.min(tokens.count, start + cache.chunk)
             let chunk = Array(tokens[start..<end])
-            var chunkVectors: Gemma3InputVectors? = nil
-            if let vectors {
-                let sel = vectors.rows.enumerated().filter { $0.element >= start && $0.element < end }
-                if !sel.isEmpty {
-                    let d = hiddenSize, t = Tensor(shape: [sel.count, d])
-                    for (i, s) in sel.enumerated() { (t.data + i * d).update(from: vectors.values.data + s.offset * d, count: d) }
-                    chunkVectors = Gemma3InputVectors(rows: sel.map { $0.element - start }, values: t)
-                }
-            }
             let positions = Array((cache.length)..<(cache.length + chunk.count))
-            var h = embedInputs(chunk, vectors: chunkVectors)
-            for (l, layer) in layers.enumerated() {
-                h = layer.forward(h, batch: 1, positions: positions, keyMask: nil, cache: cache.layers[l])
-            }
+            last = cachedForward(chunk, positions: positions, vectors: vectors?.rows(in: start..<end), cache: cache)
             cache.length += chunk.count
-            let hn = finalNorm.forward(h)
-            last = hn
             start = end
         }
-        lastBatch = nil
         let d = hiddenSize, n = last.rowCount
         let out = Tensor.reuse(lastHidden, shape: [1, d]); lastHidden = out
         out.data.update(from: last.data + (n - 1) * d, count: d)
         return out
     }
     private var lastHidden: Tensor?
+
+    /// `tokens` at `positions` through the layers with the cache; the final-normed hidden
+    /// states of every row, `[tokens.count, hidden]`. Does not advance `cache.length`.
+    func cachedForward(_ tokens: [Int], positions: [Int], vectors: Gemma3InputVectors? = nil, cache: Gemma3KVCache) -> Tensor {
+        var h = embedInputs(tokens, vectors: vectors)
+        for (l, layer) in layers.enumerated() {
+            h = layer.forward(h, batch: 1, positions: positions, keyMask: nil, cache: cache.layers[l])
+        }
+        lastBatch = nil
+        return finalNorm.forward(h)
+    }
+
+    /// Each row's cross-entropy (nats) of `hidden` (`[n, hidden]`, final-normed) against
+    /// its target token.
+    func rowLosses(hidden: Tensor, targets: [Int]) -> [Float] {
+        _ = crossEntropy.loss(hidden: hidden, weight: embeddingWeight.value, targets: targets)
+        return Array(crossEntropy.rowLosses.prefix(targets.count))
+    }
 
     /// One decoding step: the next token through the cache; returns the logits `[1, V]`.
     ///

@@ -60,14 +60,16 @@ public enum AnswerRanking {
         }
     }
 
-    /// The candidates of `record` scored by `model` in batched forwards of up to
-    /// `batchTokens` tokens, every answer after the same prompt tokens. `maxLength` bounds
-    /// each prompt-plus-answer sequence as training does: when the longest answer does not
-    /// fit, the motion span's middle is cut once, for all candidates alike. Nil when even
-    /// that cannot make it fit (the fine-tuning stage drops such records too).
+    /// The candidates of `record` scored by `model`, every answer after the same prompt
+    /// tokens. A ``ContinuationScoringModel`` computes the prompt once for all answers;
+    /// otherwise, or with `sharePrompt` false, each prompt + answer is its own sequence in
+    /// batched forwards of up to `batchTokens` tokens. `maxLength` bounds each
+    /// prompt-plus-answer sequence as training does: when the longest answer does not fit,
+    /// the motion span's middle is cut once, for all candidates alike. Nil when even that
+    /// cannot make it fit (the fine-tuning stage drops such records too).
     public static func score(_ record: QARecord, task: any TaskHead, model: any TrainableLanguageModel,
                              tokenizer: any TextTokenizer, maxLength: Int, motion: MotionVectorInputs? = nil,
-                             batchTokens: Int = defaultBatchTokens) throws -> RankedQuestion? {
+                             sharePrompt: Bool = true, batchTokens: Int = defaultBatchTokens) throws -> RankedQuestion? {
         guard task.kind == .classification, !task.classNames.isEmpty else {
             throw InputError(field: record.task, "answer ranking needs a classification task with classes")
         }
@@ -81,14 +83,27 @@ public enum AnswerRanking {
         widest.text = record.prompt + answers[longest]
         guard let shared = preparer.prepare([widest]).samples.first else { return nil }
         let prompt = Array(shared.tokens[..<shared.promptLength])
+        let losses: [Double]
+        if sharePrompt, let scorer = model as? any ContinuationScoringModel {
+            losses = try scorer.continuationLosses(prefix: prompt, continuations: completions, prefixVectors: try motion?.rows(for: [shared]))
+        } else {
+            losses = try batchedLosses(prompt: prompt, completions: completions, shared: shared, model: model,
+                                       motion: motion, batchTokens: batchTokens)
+        }
+        return RankedQuestion(record: record, classes: task.classNames, negativeLogLikelihoods: losses)
+    }
+
+    /// Every completion's loss after `prompt` as separate sequences in batched forwards of
+    /// up to `batchTokens` tokens: the prompt is recomputed per candidate (for models that
+    /// cannot share it, and as the reference the shared-prompt scoring is tested against).
+    static func batchedLosses(prompt: [Int], completions: [[Int]], shared: TrainingSample, model: any TrainableLanguageModel,
+                              motion: MotionVectorInputs?, batchTokens: Int) throws -> [Double] {
         let samples: [TrainingSample] = completions.map { completion in
             var s = shared
             s.tokens = prompt + completion
             s.lossMask = [Bool](repeating: false, count: prompt.count) + [Bool](repeating: true, count: completion.count)
             return s
         }
-        // The prompt is recomputed per candidate; one batched forward still costs far less
-        // than a forward per candidate.
         var losses: [Double] = []
         var start = 0
         while start < samples.count {
@@ -99,7 +114,7 @@ public enum AnswerRanking {
                                                vectors: try motion?.rows(for: group))
             start = end
         }
-        return RankedQuestion(record: record, classes: task.classNames, negativeLogLikelihoods: losses)
+        return losses
     }
 
     /// Ranked questions, and the ids of those skipped because no answer fitted `maxLength`.

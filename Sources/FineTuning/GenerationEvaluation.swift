@@ -21,7 +21,7 @@ public enum GenerationEvaluation {
 
     /// The first `maxQuestionsPerTask` records of each task (0 = all); a record of a task
     /// missing from `tasks` is an error.
-    static func select(_ records: [QARecord], tasks: [String: any TaskHead], maxQuestionsPerTask: Int) throws -> [QARecord] {
+    public static func select(_ records: [QARecord], tasks: [String: any TaskHead], maxQuestionsPerTask: Int) throws -> [QARecord] {
         var selected: [QARecord] = []
         var perTask: [String: Int] = [:]
         for r in records {

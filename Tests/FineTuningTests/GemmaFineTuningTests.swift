@@ -221,9 +221,9 @@ import Testing
         for (mine, theirs) in zip(ranked[0].negativeLogLikelihoods, reference) {
             #expect(abs(mine - theirs) <= 1e-3 * max(1, abs(theirs)), "\(mine) vs \(theirs)")
         }
-        // One candidate per forward gives the same scores as one batch.
+        // Each prompt + answer as its own sequence, one per forward, gives the shared prompt's scores.
         let oneByOne = try #require(try AnswerRanking.score(questions[0], task: task, model: b, tokenizer: b.textTokenizer,
-                                                            maxLength: 512, batchTokens: 1))
+                                                            maxLength: 512, sharePrompt: false, batchTokens: 1))
         for (x, y) in zip(oneByOne.negativeLogLikelihoods, ranked[0].negativeLogLikelihoods) { #expect(abs(x - y) <= 1e-4 * max(1, abs(y))) }
         func argmin(_ x: [Double]) -> String { task.classNames[x.indices.min { x[$0] < x[$1] }!] }
         let p = try AnswerRanking.predictions(ranked, tasks: ["impaired": task], offsets: [:])

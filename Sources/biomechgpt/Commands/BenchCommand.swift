@@ -8,7 +8,7 @@ import NumericsEngine
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench", abstract: "Benchmarks (build with -c release).",
-        subcommands: [Engine.self, Generate.self, VQVAE.self, Train.self])
+        subcommands: [Engine.self, Generate.self, VQVAE.self, Train.self, Rank.self])
 
     struct Engine: ParsableCommand {
         static let configuration = CommandConfiguration(

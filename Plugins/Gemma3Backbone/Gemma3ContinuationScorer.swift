@@ -1,0 +1,128 @@
+import NumericsEngine
+
+/// Log-likelihoods of several continuations of one prefix — a question's answer
+/// candidates — computing the prefix, and every token prefix the continuations share,
+/// once.
+///
+/// The prefix fills a KV cache. The continuations form a trie (one node per distinct
+/// token prefix: "The exercise is sit to stand." and "The exercise is side lunge." share
+/// the nodes of "The exercise is"). The nodes that are followed by another token run in one
+/// forward, in depth-first order, at the positions after the prefix; each stretch of
+/// positions that restarts at a smaller depth overwrites the slots of the branch before it,
+/// so every node attends the prefix and its own ancestors only
+/// (``Gemma3KVCache/LayerCache/appendAndAttend(keys:values:queries:positions:queryHeads:scale:into:)``).
+/// Each such node's final state then goes through the output head once: the log-normaliser
+/// over the vocabulary is shared by all its children. Finally the cache is rewound to the
+/// prefix.
+///
+/// Scoring prefix + continuation as separate sequences computes the prefix once per
+/// candidate instead, and the vocabulary normaliser once per candidate token.
+public final class Gemma3ContinuationScorer {
+    public let model: Gemma3Model
+    private var cache: Gemma3KVCache?
+    /// Most tokens per forward for a long prefix (the KV cache's chunk), raised to the
+    /// longest continuation.
+    public var prefillChunk = 512
+
+    public init(model: Gemma3Model) { self.model = model }
+
+    /// A trie node: the last token of a distinct prefix of some continuation.
+    private struct Node {
+        var token: Int
+        var depth: Int
+        /// Child node indices in first-seen order.
+        var children: [Int] = []
+    }
+
+    /// Each continuation's summed negative log-likelihood (nats) after `prefix`:
+    /// −log p(c₀ | prefix) − Σᵢ log p(cᵢ | prefix, c₀ … cᵢ₋₁). `vectors` rows index `prefix`.
+    /// The prefix and every continuation must be non-empty (the caller checks).
+    public func losses(prefix: [Int], continuations: [[Int]], vectors: Gemma3InputVectors? = nil) -> [Double] {
+        precondition(!prefix.isEmpty && continuations.allSatisfy { !$0.isEmpty }, "continuation scoring: empty prefix or continuation")
+        // The trie: `rootChildren` follow the prefix; `paths[c]` are continuation c's nodes.
+        var nodes: [Node] = [], rootChildren: [Int] = [], paths: [[Int]] = []
+        for continuation in continuations {
+            var path: [Int] = [], parent: Int? = nil
+            for (depth, token) in continuation.enumerated() {
+                let siblings = parent.map { nodes[$0].children } ?? rootChildren
+                if let existing = siblings.first(where: { nodes[$0].token == token }) {
+                    parent = existing
+                } else {
+                    nodes.append(Node(token: token, depth: depth))
+                    if let p = parent { nodes[p].children.append(nodes.count - 1) } else { rootChildren.append(nodes.count - 1) }
+                    parent = nodes.count - 1
+                }
+                path.append(parent!)
+            }
+            paths.append(path)
+        }
+        // Nodes followed by a token, depth first: the forward's rows.
+        var order: [Int] = []
+        func visit(_ n: Int) {
+            guard !nodes[n].children.isEmpty else { return }
+            order.append(n)
+            for c in nodes[n].children { visit(c) }
+        }
+        for c in rootChildren { visit(c) }
+
+        let longest = continuations.map(\.count).max() ?? 0
+        // A stretch may overwrite sliding-window slots only beyond the window of its queries:
+        // the ring holds `chunk` slots past the window, so the chunk covers the deepest one.
+        let chunk = Swift.max(prefillChunk, longest)
+        let c: Gemma3KVCache
+        if let existing = cache, existing.maxLength >= prefix.count + longest, existing.chunk == chunk {
+            existing.reset(); c = existing
+        } else {
+            c = Gemma3KVCache(configuration: model.configuration, maxLength: prefix.count + longest, chunk: chunk)
+            cache = c
+        }
+        let d = model.hiddenSize
+        // Head rows: 0 is the prefix's last state, 1 + k the k-th node of `order`.
+        let hidden = Tensor(shape: [1 + order.count, d])
+        // The prefix's last `tail` tokens and the nodes run in one forward (a forward has a
+        // fixed cost: every weight is read, quantized ones unpacked); the first stretch, the
+        // tail and the first branch, stays within the chunk. The rest of the prefix first.
+        let tail = Swift.min(prefix.count, chunk - longest)
+        let lead = prefix.count - tail
+        if tail == 0 {
+            hidden.data.update(from: model.prefill(prefix, cache: c, vectors: vectors).data, count: d)
+        } else if lead > 0 {
+            model.prefill(Array(prefix[..<lead]), cache: c, vectors: vectors?.rows(in: 0..<lead))
+        }
+        let inputs = (tail > 0 ? Array(prefix[lead...]) : []) + order.map { nodes[$0].token }
+        if !inputs.isEmpty {
+            let positions = Array(lead..<prefix.count) + order.map { prefix.count + nodes[$0].depth }
+            let states = model.cachedForward(inputs, positions: positions, vectors: vectors?.rows(in: lead..<prefix.count), cache: c)
+            // From the tail's last row on: the prefix's last state, then the nodes'.
+            let first = tail > 0 ? tail - 1 : 0
+            (hidden.data + (tail > 0 ? 0 : d)).update(from: states.data + first * d, count: (inputs.count - first) * d)
+        }
+        // The prefix stays cached; the nodes' slots are forgotten.
+        c.length = prefix.count
+        c.rewind(to: prefix.count)
+
+        // One cross-entropy row per head row, against its first child; a second child's loss
+        // differs from it by the difference of their logits (the normaliser is the row's).
+        var headRow = [Int](repeating: -1, count: nodes.count)
+        for (k, n) in order.enumerated() { headRow[n] = 1 + k }
+        let firstChildren = [rootChildren[0]] + order.map { nodes[$0].children[0] }
+        let rowLosses = model.rowLosses(hidden: hidden, targets: firstChildren.map { nodes[$0].token })
+        let head = model.embeddingWeight.value.data
+        func logit(_ row: Int, _ token: Int) -> Double {
+            var s: Float = 0
+            let h = hidden.data + row * d, w = head + token * d
+            for j in 0..<d { s += h[j] * w[j] }
+            return Double(s)
+        }
+        return paths.map { path in
+            var total = 0.0, row = 0
+            for node in path {
+                let first = firstChildren[row]
+                total += Double(rowLosses[row])
+                if node != first { total += logit(row, nodes[first].token) - logit(row, nodes[node].token) }
+                row = headRow[node]
+            }
+            return total
+        }
+    }
+}
