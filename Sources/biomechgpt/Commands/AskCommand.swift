@@ -43,16 +43,11 @@ struct AskCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let directory = try RunDirectory.open(runDirectory)
-            let loaded = try RecipeLoader.load(directory.recipeFile.path)
-            let context = RunContext(recipe: loaded.recipe, directory: directory, registry: PluginCatalog.registry)
             let recording = try loadRecording()
-            let adapterDirectory = RunArtifacts.fineTuneDirectory(directory, repetition: repetition).appendingPathComponent("adapter")
-            guard FileManager.default.fileExists(atPath: adapterDirectory.path) else {
-                throw InputError(file: adapterDirectory.path, "no fine-tuned adapter here; run the 'finetune' stage of this run first")
-            }
+            let run = try FineTunedRun(runDirectory, repetition: repetition)
+            let directory = run.directory, adapterDirectory = run.adapterDirectory
             let head = try task.map { id in
-                let heads = try RunArtifacts.tasks(context).heads
+                let heads = try RunArtifacts.tasks(run.context).heads
                 guard let found = heads.first(where: { $0.id == id }) else {
                     throw InputError(file: directory.recipeFile.path, field: "--task", "the run has no task '\(id)'",
                                      allowed: heads.map(\.id))
@@ -63,9 +58,7 @@ struct AskCommand: ParsableCommand {
                 throw InputError(field: "question", "give a question, or --task to ask one of a task's prompts")
             }
             if self.question == nil { print("question (task '\(head!.id)'): \(question)\n") }
-            let model = try AdaptedBackbone.build(context, repetition: repetition)
-            try model.adapter.load(from: adapterDirectory)
-            model.lora.isTraining = false
+            let model = try run.loadModel()
             let features = try model.representation.features(of: recording)
             let encoding = try model.tokenizer.encode(features)
             let motionText = MotionText.render(encoding)
@@ -96,12 +89,11 @@ struct AskCommand: ParsableCommand {
             guard head.kind == .classification else { return }
             let record = QARecord(id: "recording", trialID: "recording", participantID: "", split: .test, task: head.id,
                                   prompt: prompt, answer: "", target: .category(""), text: prompt)
-            // The evaluate stage's limit: the recipe's max_length within the backbone's context.
-            let maxLength = min(loaded.recipe.training.maxLength, model.backbone.contextLength)
+            let maxLength = run.maxLength(model)
             guard let ranked = try AnswerRanking.score(record, task: head, model: model.trainable, tokenizer: tokenizer,
                                                        maxLength: maxLength, motion: vectorInputs) else {
                 throw InputError(field: "question", "the question with this recording and the longest answer do not fit "
-                                 + "\(maxLength) tokens (training.max_length \(loaded.recipe.training.maxLength), "
+                                 + "\(maxLength) tokens (training.max_length \(run.recipe.training.maxLength), "
                                  + "context length \(model.backbone.contextLength)) even with the motion shortened")
             }
             let calibration = try trainingCalibration(directory, head: head, adapter: adapterDirectory)

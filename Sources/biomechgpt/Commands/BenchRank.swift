@@ -1,7 +1,6 @@
 import ArgumentParser
 import BiomechCore
 import BiomechPipeline
-import BiomechRecipes
 import ClinicalTasks
 import FineTuning
 import Foundation
@@ -24,24 +23,17 @@ extension BenchCommand {
 
         func run() throws {
             try reportingErrors {
-                let directory = try RunDirectory.open(runDirectory)
-                let recipe = try RecipeLoader.load(directory.recipeFile.path).recipe
-                let context = RunContext(recipe: recipe, directory: directory, registry: PluginCatalog.registry)
-                let adapterDirectory = RunArtifacts.fineTuneDirectory(directory, repetition: repetition).appendingPathComponent("adapter")
-                guard FileManager.default.fileExists(atPath: adapterDirectory.path) else {
-                    throw InputError(file: adapterDirectory.path, "no fine-tuned adapter here; run the 'finetune' stage of this run first")
-                }
-                let heads = Dictionary(uniqueKeysWithValues: try RunArtifacts.tasks(context).heads.map { ($0.id, $0) })
+                let run = try FineTunedRun(runDirectory, repetition: repetition)
+                let heads = Dictionary(uniqueKeysWithValues: try RunArtifacts.tasks(run.context).heads.map { ($0.id, $0) })
                 let selected = try GenerationEvaluation.select(
-                    RunArtifacts.qaRecords(directory).filter { $0.split == .test && heads[$0.task]?.kind == .classification },
+                    RunArtifacts.qaRecords(run.directory).filter { $0.split == .test && heads[$0.task]?.kind == .classification },
                     tasks: heads, maxQuestionsPerTask: questions)
-                guard !selected.isEmpty else { throw InputError(file: directory.url.path, "the run has no classification questions in its test split") }
-                let model = try AdaptedBackbone.build(context, repetition: repetition)
-                try model.adapter.load(from: adapterDirectory)
-                model.lora.isTraining = false
-                let motion = try model.motionInputs(MotionArtifacts(directory))
-                try motion?.load(from: adapterDirectory)
-                let maxLength = min(recipe.training.maxLength, model.backbone.contextLength)
+                guard !selected.isEmpty else {
+                    throw InputError(file: run.directory.url.path, "the run has no classification questions in its test split")
+                }
+                let model = try run.loadModel(), maxLength = run.maxLength(model)
+                let motion = try model.motionInputs(MotionArtifacts(run.directory))
+                try motion?.load(from: run.adapterDirectory)
                 func rankAll(sharing: Bool) throws -> (seconds: Double, scores: [[Double]]) {
                     let clock = ContinuousClock(), start = clock.now
                     let scores = try selected.map { r in
