@@ -7,7 +7,8 @@ import NumericsEngine
 /// The prefix fills a KV cache. The continuations form a trie (one node per distinct
 /// token prefix: "The exercise is sit to stand." and "The exercise is side lunge." share
 /// the nodes of "The exercise is"). The nodes that are followed by another token run in one
-/// forward, in depth-first order, at the positions after the prefix; each stretch of
+/// forward (of at most `prefillChunk` rows; more when there are more), with the prefix's
+/// last tokens, in depth-first order, at the positions after the prefix; each stretch of
 /// positions that restarts at a smaller depth overwrites the slots of the branch before it,
 /// so every node attends the prefix and its own ancestors only
 /// (``Gemma3KVCache/LayerCache/appendAndAttend(keys:values:queries:positions:queryHeads:scale:into:)``).
@@ -19,7 +20,9 @@ import NumericsEngine
 /// candidate instead, and the vocabulary normaliser once per candidate token.
 public final class Gemma3ContinuationScorer {
     public let model: Gemma3Model
-    private var cache: Gemma3KVCache?
+    private(set) var cache: Gemma3KVCache?
+    /// The chunk `cache` was made for (the cache stores it capped at its length).
+    private var cacheChunk = 0
     /// Most tokens per forward for a long prefix (the KV cache's chunk), raised to the
     /// longest continuation.
     public var prefillChunk = 512
@@ -39,6 +42,7 @@ public final class Gemma3ContinuationScorer {
     /// The prefix and every continuation must be non-empty (the caller checks).
     public func losses(prefix: [Int], continuations: [[Int]], vectors: Gemma3InputVectors? = nil) -> [Double] {
         precondition(!prefix.isEmpty && continuations.allSatisfy { !$0.isEmpty }, "continuation scoring: empty prefix or continuation")
+        guard !continuations.isEmpty else { return [] }
         // The trie: `rootChildren` follow the prefix; `paths[c]` are continuation c's nodes.
         var nodes: [Node] = [], rootChildren: [Int] = [], paths: [[Int]] = []
         for continuation in continuations {
@@ -70,17 +74,17 @@ public final class Gemma3ContinuationScorer {
         // the ring holds `chunk` slots past the window, so the chunk covers the deepest one.
         let chunk = Swift.max(prefillChunk, longest)
         let c: Gemma3KVCache
-        if let existing = cache, existing.maxLength >= prefix.count + longest, existing.chunk == chunk {
+        if let existing = cache, existing.maxLength >= prefix.count + longest, cacheChunk == chunk {
             existing.reset(); c = existing
         } else {
             c = Gemma3KVCache(configuration: model.configuration, maxLength: prefix.count + longest, chunk: chunk)
-            cache = c
+            cache = c; cacheChunk = chunk
         }
         let d = model.hiddenSize
         // Head rows: 0 is the prefix's last state, 1 + k the k-th node of `order`.
         let hidden = Tensor(shape: [1 + order.count, d])
-        // The prefix's last `tail` tokens and the nodes run in one forward (a forward has a
-        // fixed cost: every weight is read, quantized ones unpacked); the first stretch, the
+        // The prefix's last `tail` tokens and the nodes run in the same forward (a forward has
+        // a fixed cost: every weight is read, quantized ones unpacked); the first stretch, the
         // tail and the first branch, stays within the chunk. The rest of the prefix first.
         let tail = Swift.min(prefix.count, chunk - longest)
         let lead = prefix.count - tail
@@ -90,12 +94,22 @@ public final class Gemma3ContinuationScorer {
             model.prefill(Array(prefix[..<lead]), cache: c, vectors: vectors?.rows(in: 0..<lead))
         }
         let inputs = (tail > 0 ? Array(prefix[lead...]) : []) + order.map { nodes[$0].token }
-        if !inputs.isEmpty {
-            let positions = Array(lead..<prefix.count) + order.map { prefix.count + nodes[$0].depth }
-            let states = model.cachedForward(inputs, positions: positions, vectors: vectors?.rows(in: lead..<prefix.count), cache: c)
-            // From the tail's last row on: the prefix's last state, then the nodes'.
-            let first = tail > 0 ? tail - 1 : 0
-            (hidden.data + (tail > 0 ? 0 : d)).update(from: states.data + first * d, count: (inputs.count - first) * d)
+        // At most `chunk` rows per forward (bounds the activations of many long answers): a
+        // stretch cut between two forwards goes on from the keys the first one cached.
+        let positions = Array(lead..<prefix.count) + order.map { prefix.count + nodes[$0].depth }
+        var start = 0
+        while start < inputs.count {
+            let end = Swift.min(inputs.count, start + chunk)
+            let states = model.cachedForward(Array(inputs[start..<end]), positions: Array(positions[start..<end]),
+                                             vectors: start < tail ? vectors?.rows(in: (lead + start)..<(lead + Swift.min(end, tail))) : nil,
+                                             cache: c)
+            // Rows from the tail's last on — the prefix's last state, then the nodes' — are
+            // head rows; with no tail the prefill gave row 0 and the nodes start at row 1.
+            let offset = tail > 0 ? 1 - tail : 1
+            for i in start..<end where i + offset >= 0 {
+                (hidden.data + (i + offset) * d).update(from: states.data + (i - start) * d, count: d)
+            }
+            start = end
         }
         // The prefix stays cached; the nodes' slots are forgotten.
         c.length = prefix.count
@@ -108,12 +122,7 @@ public final class Gemma3ContinuationScorer {
         let firstChildren = [rootChildren[0]] + order.map { nodes[$0].children[0] }
         let rowLosses = model.rowLosses(hidden: hidden, targets: firstChildren.map { nodes[$0].token })
         let head = model.embeddingWeight.value.data
-        func logit(_ row: Int, _ token: Int) -> Double {
-            var s: Float = 0
-            let h = hidden.data + row * d, w = head + token * d
-            for j in 0..<d { s += h[j] * w[j] }
-            return Double(s)
-        }
+        func logit(_ row: Int, _ token: Int) -> Double { Double(BLAS.dot(hidden.data + row * d, head + token * d, count: d)) }
         return paths.map { path in
             var total = 0.0, row = 0
             for node in path {

@@ -39,8 +39,11 @@ struct ContinuationScoringTests {
             let reference = referenceLoss(model, prefix: prefix, continuation: continuation)
             #expect(abs(score - reference) <= 1e-4 * max(1, abs(reference)), "\(score) vs \(reference)")
         }
-        // The cache is reused for the next question: a second, shorter call gives the same scores.
+        // The cache is reused for the next, shorter question and gives its scores.
+        let firstCache = try #require(scorer.cache)
         let again = scorer.losses(prefix: Array(prefix.prefix(9)), continuations: continuations)
+        #expect(scorer.cache === firstCache)
+        #expect(scorer.losses(prefix: prefix, continuations: []).isEmpty)
         for i in [2, 6, 11] {
             let reference = referenceLoss(model, prefix: Array(prefix.prefix(9)), continuation: continuations[i])
             #expect(abs(again[i] - reference) <= 1e-4 * max(1, abs(reference)))

@@ -34,31 +34,37 @@ extension BenchCommand {
                 let model = try run.loadModel(), maxLength = run.maxLength(model)
                 let motion = try model.motionInputs(MotionArtifacts(run.directory))
                 try motion?.load(from: run.adapterDirectory)
-                func rankAll(sharing: Bool) throws -> (seconds: Double, scores: [[Double]]) {
+                func rankAll(sharing: Bool) throws -> (seconds: Double, scores: [[Double]?]) {
                     let clock = ContinuousClock(), start = clock.now
                     let scores = try selected.map { r in
                         try AnswerRanking.score(r, task: heads[r.task]!, model: model.trainable, tokenizer: model.backbone.textTokenizer,
-                                                maxLength: maxLength, motion: motion, sharePrompt: sharing)?.negativeLogLikelihoods ?? []
+                                                maxLength: maxLength, motion: motion, sharePrompt: sharing)?.negativeLogLikelihoods
                     }
                     let elapsed = clock.now - start
                     return (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18, scores)
                 }
-                FileHandle.standardError.write(Data("ranking \(selected.count) questions both ways (after one warm-up question)…\n".utf8))
-                _ = try AnswerRanking.score(selected[0], task: heads[selected.first!.task]!, model: model.trainable,
-                                            tokenizer: model.backbone.textTokenizer, maxLength: maxLength, motion: motion)
+                FileHandle.standardError.write(Data("ranking \(selected.count) questions both ways (after one warm-up question each)…\n".utf8))
+                for sharing in [false, true] {
+                    _ = try AnswerRanking.score(selected[0], task: heads[selected[0].task]!, model: model.trainable,
+                                                tokenizer: model.backbone.textTokenizer, maxLength: maxLength, motion: motion, sharePrompt: sharing)
+                }
                 let separate = try rankAll(sharing: false)
                 let shared = try rankAll(sharing: true)
+                // Questions too long for max_length are skipped by both paths alike.
+                let pairs = zip(shared.scores, separate.scores).compactMap { a, b in a.flatMap { a in b.map { (a, $0) } } }
+                guard !pairs.isEmpty else { throw InputError(field: "max_length", "no question of the run fits its max_length") }
                 var worst = 0.0, sameChoice = 0
-                for (a, b) in zip(shared.scores, separate.scores) {
+                for (a, b) in pairs {
                     for (x, y) in zip(a, b) { worst = max(worst, abs(x - y) / max(1, abs(y))) }
                     if let i = a.indices.min(by: { a[$0] < a[$1] }), let j = b.indices.min(by: { b[$0] < b[$1] }), i == j { sameChoice += 1 }
                 }
-                let n = Double(selected.count)
+                let n = Double(pairs.count)
                 print(String(format: "one sequence per answer  %8.1f ms/question", separate.seconds / n * 1000))
                 print(String(format: "shared prompt            %8.1f ms/question", shared.seconds / n * 1000))
                 print(String(format: "speed-up                 %8.2f×", separate.seconds / shared.seconds))
                 print(String(format: "largest relative difference of an answer's −log-likelihood: %.2e", worst))
-                print("same most likely answer: \(sameChoice) of \(selected.count) questions")
+                print("same most likely answer: \(sameChoice) of \(pairs.count) questions"
+                      + (pairs.count < selected.count ? " (\(selected.count - pairs.count) too long for max_length skipped)" : ""))
             }
         }
     }
