@@ -23,7 +23,8 @@ public struct PackedShape: Sendable, Equatable {
 /// runs one `sgemm` with threaded BLAS. The unfolded columns are kept for the weight
 /// gradient, so backward is two `sgemm`s (`dW += dY·colsᵀ`, `dcols = Wᵀ·dY`) and a fold of
 /// `dcols` back into the input gradient. A 1-wide, stride-1, unpadded convolution uses its
-/// input directly as the column matrix.
+/// input directly as the column matrix. With `algorithm = .winograd`, a kernel-3 "same"
+/// convolution runs ``WinogradKernel3`` instead (a third fewer multiply-adds).
 public final class PackedConv1d: ParameterizedLayer {
     public let inChannels: Int, outChannels: Int, kernelSize: Int
     public let stride: Int, dilation: Int, padding: Int
@@ -33,6 +34,12 @@ public final class PackedConv1d: ParameterizedLayer {
     public var computeInputGradient = true
     /// The arithmetic of the three products (forward, weight gradient, input gradient).
     public var precision = ProductPrecision.float32
+    /// `winograd` applies to kernel 3, stride 1, padding = dilation; other shapes stay direct.
+    public var algorithm = ConvolutionAlgorithm.direct {
+        didSet { winograd = algorithm == .winograd && kernelSize == 3 && stride == 1 && padding == dilation
+                    ? WinogradKernel3(inChannels: inChannels, outChannels: outChannels, dilation: dilation) : nil }
+    }
+    private var winograd: WinogradKernel3?
 
     private var input: Tensor?
     private var inputShape = PackedShape(channels: 0, batch: 0, time: 0)
@@ -105,6 +112,12 @@ public final class PackedConv1d: ParameterizedLayer {
         precondition(outTime > 0, "PackedConv1d(\(weight.name)): input length \(s.time) too short")
         input = x; inputShape = s
         let n = s.batch * outTime, ck = inChannels * kernelSize
+        if let winograd {
+            let y = Tensor.reuse(output, shape: [outChannels, n]); output = y
+            winograd.forward(x.data, s, weight: weight.value.data, bias: bias.value.data, precision: precision,
+                             scratch: scratch, into: y.data)
+            return y
+        }
         let cols: UnsafePointer<Float>
         if isPointwise {
             cols = UnsafePointer(x.data)
@@ -130,22 +143,16 @@ public final class PackedConv1d: ParameterizedLayer {
         let s = inputShape, outTime = outputLength(s.time), n = s.batch * outTime, ck = inChannels * kernelSize
         precondition(gradOutput.count == outChannels * n, "PackedConv1d(\(weight.name)): gradient \(gradOutput.shape) does not match output")
         let dy = gradOutput.data
+        accumulateBiasGradient(dy, columns: n)
+        if let winograd {
+            let dx = computeInputGradient ? Tensor.reuse(gradInput, shape: [inChannels, s.columns]) : nil
+            if let dx { gradInput = dx }
+            winograd.backward(dy, gradWeight: weight.grad?.data, precision: precision, scratch: scratch, into: dx?.data)
+            return dx
+        }
         let cols: UnsafePointer<Float> = isPointwise ? UnsafePointer(x.data) : UnsafePointer(columnsBuffer!.data)
         if let gw = weight.grad {
             BLAS.gemm(precision: precision, transB: true, m: outChannels, n: ck, k: n, a: dy, lda: n, b: cols, ldb: n, beta: 1, c: gw.data, ldc: ck)
-        }
-        if let gb = bias.grad {
-            let g = gb.data
-            Threads.parallelFor(outChannels, minPerThread: Swift.max(1, 16384 / Swift.max(1, n))) { range in
-                // One serial sum per channel: its order fixes the bits of every trained tokenizer
-                // (eight vector lanes would be ≈ 1.5 % faster per step and change them).
-                for co in range {
-                    let r = dy + co * n
-                    var acc: Float = 0
-                    for j in 0..<n { acc += r[j] }
-                    g[co] += acc
-                }
-            }
         }
         guard computeInputGradient else { return nil }
         let dx = Tensor.reuse(gradInput, shape: [inChannels, s.columns]); gradInput = dx
@@ -159,6 +166,22 @@ public final class PackedConv1d: ParameterizedLayer {
                   beta: 0, c: dcols, ldc: n)
         fold(dcols, s, outTime: outTime, into: dx.data)
         return dx
+    }
+
+    /// `db += Σ dy` over each channel's row.
+    private func accumulateBiasGradient(_ dy: UnsafePointer<Float>, columns n: Int) {
+        guard let gb = bias.grad else { return }
+        let g = gb.data
+        Threads.parallelFor(outChannels, minPerThread: Swift.max(1, 16384 / Swift.max(1, n))) { range in
+            // One serial sum per channel: its order fixes the bits of every trained tokenizer
+            // (eight vector lanes would be ≈ 1.5 % faster per step and change them).
+            for co in range {
+                let r = dy + co * n
+                var acc: Float = 0
+                for j in 0..<n { acc += r[j] }
+                g[co] += acc
+            }
+        }
     }
 
     /// col2im: `dx[ci, b·time + to·s + kk·d − p] += dcols[ci·k + kk, b·outTime + to]`.

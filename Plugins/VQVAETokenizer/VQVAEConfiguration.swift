@@ -43,6 +43,9 @@ public struct VQVAEConfiguration: Codable, Sendable, Equatable {
     /// The convolutions' products: float32, or bfloat16 (mixed precision, faster where the
     /// processor has AVX512-BF16).
     public var precision = ProductPrecision.float32
+    /// How the kernel-3 convolutions compute: `direct` (im2col) or `winograd` (F(2, 3), a
+    /// third fewer multiply-adds; the same function up to float rounding).
+    public var convolution = ConvolutionAlgorithm.direct
 
     public init() {}
 
@@ -51,7 +54,7 @@ public struct VQVAEConfiguration: Codable, Sendable, Equatable {
         case dilationGrowth = "dilation_growth", downsampling, window, batchSize = "batch_size", steps
         case learningRate = "learning_rate", warmupSteps = "warmup_steps", lrSchedule = "lr_schedule"
         case commitment, emaDecay = "ema_decay", resetThreshold = "reset_threshold", velocityLoss = "velocity_loss"
-        case checkpointEvery = "checkpoint_every", seed, threads, precision
+        case checkpointEvery = "checkpoint_every", seed, threads, precision, convolution
     }
 
     public init(from decoder: Decoder) throws {
@@ -77,6 +80,7 @@ public struct VQVAEConfiguration: Codable, Sendable, Equatable {
         seed = try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? d.seed
         threads = try c.decodeIfPresent(Int.self, forKey: .threads) ?? d.threads
         precision = try c.decodeIfPresent(ProductPrecision.self, forKey: .precision) ?? d.precision
+        convolution = try c.decodeIfPresent(ConvolutionAlgorithm.self, forKey: .convolution) ?? d.convolution
     }
 
     /// The recipe parameters, with defaults.
@@ -105,6 +109,8 @@ public struct VQVAEConfiguration: Codable, Sendable, Equatable {
             ParameterSpec("threads", "int", default: "\(d.threads)", "threads for BLAS and kernels"),
             ParameterSpec("precision", "float32|bfloat16", default: d.precision.rawValue,
                           "arithmetic of the convolutions' products; bfloat16 = mixed-precision training (docs/tokenizer.md)"),
+            ParameterSpec("convolution", "direct|winograd", default: d.convolution.rawValue,
+                          "algorithm of the kernel-3 convolutions; winograd = F(2, 3), a third fewer multiply-adds (docs/tokenizer.md)"),
         ]
     }()
 
@@ -135,6 +141,8 @@ public struct VQVAEConfiguration: Codable, Sendable, Equatable {
         threads = try p.positiveInt("threads", default: d.threads)
         precision = ProductPrecision(rawValue: try p.choice("precision", from: ProductPrecision.allCases.map(\.rawValue),
                                                             default: d.precision.rawValue))!
+        convolution = ConvolutionAlgorithm(rawValue: try p.choice("convolution", from: ConvolutionAlgorithm.allCases.map(\.rawValue),
+                                                                  default: d.convolution.rawValue))!
         do { try validate(path: p.path) } catch let e as InputError {
             let key = e.field.map { String($0.split(separator: ".").last ?? "") } ?? ""
             throw p.error(key, e.message)

@@ -219,6 +219,11 @@ public final class VQVAENetwork {
         didSet { for c in encoder.convolutions + decoder.convolutions { c.precision = precision } }
     }
 
+    /// How the kernel-3 convolutions compute (``ConvolutionAlgorithm``).
+    public var algorithm: ConvolutionAlgorithm = .direct {
+        didSet { for c in encoder.convolutions + decoder.convolutions { c.algorithm = algorithm } }
+    }
+
     /// The tensors of a saved model: parameters plus the quantizer's buffers.
     public var stateTensors: [String: Tensor] {
         var t = store.valuesByName

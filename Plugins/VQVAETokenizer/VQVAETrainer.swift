@@ -39,6 +39,7 @@ public final class VQVAETrainer {
         network = VQVAENetwork(configuration.architecture(inputChannels: inputChannels), rng: &root)
         network.quantizer.deadCodeThreshold = Float(configuration.effectiveResetThreshold)
         network.precision = configuration.precision
+        network.algorithm = configuration.convolution
         windowRandom = root.derived("vqvae.windows")
         resetRandom = root.derived("vqvae.resets")
         optimizer = AdamW(learningRate: Float(configuration.learningRate), beta1: 0.9, beta2: 0.99, epsilon: 1e-8, weightDecay: 0)

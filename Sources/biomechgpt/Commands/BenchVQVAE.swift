@@ -25,6 +25,8 @@ extension BenchCommand {
         @Option(help: "Threads for BLAS, kernels and torch.") var threads = 2
         @Option(help: "Product arithmetic: float32, or bfloat16 (mixed precision; the peer then also runs with bfloat16 autocast).")
         var precision = "float32"
+        @Option(help: "Algorithms of the kernel-3 convolutions to time, comma-separated: direct, winograd.")
+        var convolution = "direct,winograd"
 
         func validate() throws {
             try OptionChecks.atLeast(1, threads, "--threads")
@@ -42,19 +44,36 @@ extension BenchCommand {
                     throw InputError(field: "--precision", "unknown precision '\(precision)'", allowed: ProductPrecision.allCases.map(\.rawValue))
                 }
                 c.precision = p
+                let algorithms = try convolution.split(separator: ",").map { name in
+                    guard let a = ConvolutionAlgorithm(rawValue: name.trimmingCharacters(in: .whitespaces)) else {
+                        throw InputError(field: "--convolution", "unknown algorithm '\(name)'",
+                                         allowed: ConvolutionAlgorithm.allCases.map(\.rawValue))
+                    }
+                    return a
+                }
+                guard !algorithms.isEmpty else {
+                    throw InputError(field: "--convolution", "expected at least one algorithm", allowed: ConvolutionAlgorithm.allCases.map(\.rawValue))
+                }
                 try c.validate(path: "bench")
                 print("vqvae training step: \(channels) channels, batch \(batch) × \(window) frames, width \(width), "
                       + "codebook \(codebookSize) × \(codebookDim), depth \(depth), downsampling \(downsampling), \(threads) threads, OpenBLAS kernels \(BLASKernels.coreName), "
                       + "products \(p.rawValue)\(p == .bfloat16 && !BLAS.hasBFloat16Products ? " (no AVX512-BF16 here: float32 used)" : "")")
-                let ours = VQVAEBenchmark.run(configuration: c, channels: channels, steps: steps, warmup: warmup)
-                print(String(format: "  biomechgpt  %9.0f frames/s  (%.3f s/step)", ours.framesPerSecond, ours.secondsPerStep))
+                var ours: [(ConvolutionAlgorithm, VQVAEBenchmark.Result)] = []
+                for a in algorithms {
+                    c.convolution = a
+                    let r = VQVAEBenchmark.run(configuration: c, channels: channels, steps: steps, warmup: warmup)
+                    ours.append((a, r))
+                    print(String(format: "  biomechgpt, %@ convolutions  %9.0f frames/s  (%.3f s/step)", a.rawValue, r.framesPerSecond, r.secondsPerStep))
+                }
                 guard let python else { print("  (no --python given: PyTorch peer not run)"); return }
                 var peers = [("float32", [String]())]
                 if p == .bfloat16 { peers.append(("bfloat16 autocast", ["--autocast-bf16"])) }
                 for (label, extra) in peers {
                     let (fps, sps, version) = try runPeer(python: python, extra: extra)
                     print(String(format: "  PyTorch %@ %@  %9.0f frames/s  (%.3f s/step)", version, label, fps, sps))
-                    print(String(format: "  ratio (biomechgpt / PyTorch %@): %.2f×", label, ours.framesPerSecond / fps))
+                    for (a, r) in ours {
+                        print(String(format: "  ratio (biomechgpt %@ / PyTorch %@): %.2f×", a.rawValue, label, r.framesPerSecond / fps))
+                    }
                 }
             }
         }

@@ -1,0 +1,77 @@
+import BiomechCore
+import Foundation
+import Testing
+@testable import NumericsEngine
+@testable import VQVAETokenizer
+
+/// Winograd F(2, 3) against the engine's per-sequence `Conv1d` (an independent direct
+/// convolution): output, input gradient, weight and bias gradients, for dilations and lengths
+/// where pairs are dropped at the sequence end, lengths shorter than the dilation and length 1.
+@Suite("winograd convolution")
+struct WinogradConvolutionTests {
+    @Test(arguments: [(1, 8), (1, 7), (3, 16), (3, 5), (9, 4), (9, 16), (9, 19), (2, 1), (27, 64)])
+    func matchesDirectConvolution(dilation: Int, time: Int) throws {
+        var rng = SeededRandom(seed: UInt64(100 * dilation + time))
+        let conv = PackedConv1d(name: "c", inChannels: 6, outChannels: 5, kernelSize: 3, dilation: dilation, padding: dilation,
+                                scratch: PackedScratch(), rng: &rng)
+        conv.algorithm = .winograd
+        let ref = Conv1d(weight: Parameter(name: "w", value: conv.weight.value.clone()),
+                         bias: Parameter(name: "b", value: conv.bias.value.clone()), stride: 1, dilation: dilation, padding: dilation)
+        let batch = 3
+        let x = Tensor.randomNormal(shape: [batch, 6, time], std: 1, using: &rng)
+        let s = PackedShape(channels: 6, batch: batch, time: time)
+        let y = conv.forward(Tensor(shape: [6, batch * time], values: ReferenceTests.pack(x)), s)
+        let yRef = ref.forward(x)
+        #expect(ReferenceTests.relativeError(y.scalars, ReferenceTests.pack(yRef)) < 1e-6)
+        let dy = Tensor.randomNormal(shape: yRef.shape, std: 1, using: &rng)
+        let dx = try #require(conv.backward(Tensor(shape: y.shape, values: ReferenceTests.pack(dy))))
+        let dxRef = try #require(ref.backward(dy))
+        #expect(ReferenceTests.relativeError(dx.scalars, ReferenceTests.pack(dxRef)) < 1e-6)
+        #expect(ReferenceTests.relativeError(conv.weight.grad!.scalars, ref.weight.grad!.scalars) < 1e-5)
+        #expect(ReferenceTests.relativeError(conv.bias.grad!.scalars, ref.bias!.grad!.scalars) < 1e-5)
+    }
+
+    @Test func pairsCoverEveryStepOnce() {
+        for d in [1, 2, 3, 9] {
+            for time in [1, 2, d, d + 1, 2 * d, 2 * d + 1, 37] {
+                let starts = WinogradKernel3.pairStarts(time: time, dilation: d)
+                var covered = starts + starts.map { $0 + d }.filter { $0 < time }
+                covered.sort()
+                #expect(covered == Array(0..<time), "dilation \(d), length \(time)")
+                #expect(starts.allSatisfy { ($0 / d) % 2 == 0 })
+            }
+        }
+    }
+
+    @Test func otherShapesStayDirect() throws {
+        // A stride-2 or kernel-4 convolution ignores `winograd` and gives the direct result.
+        var rng = SeededRandom(seed: 3)
+        let conv = PackedConv1d(name: "c", inChannels: 4, outChannels: 4, kernelSize: 4, stride: 2, padding: 1,
+                                scratch: PackedScratch(), rng: &rng)
+        let x = Tensor.randomNormal(shape: [4, 2 * 10], std: 1, using: &rng)
+        let s = PackedShape(channels: 4, batch: 2, time: 10)
+        let direct = conv.forward(x, s).scalars
+        conv.algorithm = .winograd
+        #expect(conv.forward(x, s).scalars == direct)
+    }
+
+    @Test func networkTrainsTheSameFunctionEitherWay() throws {
+        // One training step of a small network: losses and gradients agree to float rounding.
+        var config = VQVAEConfiguration()
+        config.codebookSize = 16; config.codebookDim = 8; config.width = 16; config.depth = 2
+        config.window = 16; config.batchSize = 2; config.resetThreshold = 0
+        var results: [(VQVAETrainer.StepStats, [Float])] = []
+        for algorithm in ConvolutionAlgorithm.allCases {
+            config.convolution = algorithm
+            let trainer = VQVAETrainer(configuration: config, inputChannels: 5)
+            var rng = SeededRandom(seed: 5)
+            for i in 0..<trainer.batch.count { trainer.batch.data[i] = Float(rng.nextGaussian()) }
+            let stats = trainer.forwardBackward(reset: .random)
+            results.append((stats, trainer.network.store.all.flatMap { $0.grad!.scalars }))
+        }
+        #expect(abs(results[0].0.loss - results[1].0.loss) <= 1e-5 * results[0].0.loss)
+        #expect(ReferenceTests.relativeError(results[1].1, results[0].1) < 1e-4)
+        #expect(try VQVAEConfiguration(PluginParameters(["convolution": "winograd"])).convolution == .winograd)
+        #expect(throws: InputError.self) { _ = try VQVAEConfiguration(PluginParameters(["convolution": "fft"])) }
+    }
+}
