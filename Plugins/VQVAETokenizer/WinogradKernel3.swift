@@ -25,7 +25,8 @@ final class WinogradKernel3 {
     /// The four transformed inputs `D₀…D₃`, `[4][in · pairs]`, kept for the weight gradient.
     private var transformedInput: Tensor?
     private var shape = PackedShape(channels: 0, batch: 0, time: 0)
-    private var pairStarts: [Int] = []
+    /// Output pairs per sequence.
+    private var perSequence = 0
 
     init(inChannels: Int, outChannels: Int, dilation: Int) {
         self.inChannels = inChannels; self.outChannels = outChannels; self.dilation = dilation
@@ -46,8 +47,8 @@ final class WinogradKernel3 {
     func forward(_ x: UnsafePointer<Float>, _ s: PackedShape, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
                  precision: ProductPrecision, scratch: PackedScratch, into y: UnsafeMutablePointer<Float>) {
         shape = s
-        pairStarts = Self.pairStarts(time: s.time, dilation: dilation)
-        let pairs = s.batch * pairStarts.count, cin = inChannels, cout = outChannels
+        perSequence = Self.pairStarts(time: s.time, dilation: dilation).count
+        let pairs = s.batch * perSequence, cin = inChannels, cout = outChannels
         let g = Tensor.reuse(transformedWeight, shape: [4, cout * cin]); transformedWeight = g
         transformWeight(weight, into: g.data)
         let dIn = Tensor.reuse(transformedInput, shape: [4, cin * pairs]); transformedInput = dIn
@@ -67,7 +68,7 @@ final class WinogradKernel3 {
         guard let g = transformedWeight, let dIn = transformedInput else {
             preconditionFailure("WinogradKernel3.backward before forward")
         }
-        let pairs = shape.batch * pairStarts.count, cin = inChannels, cout = outChannels
+        let pairs = shape.batch * perSequence, cin = inChannels, cout = outChannels
         let gradProducts = 4 * cout * pairs, gradTaps = 4 * cout * cin, gradInputs = 4 * cin * pairs
         let buffer = scratch.tensor(count: gradProducts + Swift.max(gradTaps, dx == nil ? 0 : gradInputs))
         let dm = buffer, rest = buffer + gradProducts
@@ -103,24 +104,47 @@ final class WinogradKernel3 {
         }
     }
 
+    /// Calls `body(t, j)` for every pair of one sequence (`t` its first step, `j` its index),
+    /// as evenly spaced runs so that the loops vectorize: one run of stride 2 for dilation 1,
+    /// runs of `d` consecutive steps otherwise.
+    @inline(__always)
+    private func forEachPair(time: Int, _ body: (_ t: Int, _ j: Int) -> Void) {
+        let d = dilation
+        if d == 1 {
+            for j in 0..<(time + 1) / 2 { body(2 * j, j) }
+            return
+        }
+        var j = 0, base = 0
+        while base < time {
+            let count = Swift.min(d, time - base)
+            for r in 0..<count { body(base + r, j + r) }
+            j += count; base += 2 * d
+        }
+    }
+
+    /// Runs `body(c, b, row)` for every channel and sequence with a zeroed per-thread row of
+    /// `time + 4·dilation` values, channels split over the engine's threads.
+    private func forEachRow(channels: Int, pairs: Int, _ body: (_ c: Int, _ b: Int, _ row: UnsafeMutablePointer<Float>) -> Void) {
+        let time = shape.time, batch = shape.batch, padded = time + 4 * dilation
+        Threads.parallelFor(channels, minPerThread: Swift.max(1, 8192 / Swift.max(1, pairs))) { range in
+            let row = UnsafeMutablePointer<Float>.allocate(capacity: padded)
+            defer { row.deallocate() }
+            row.initialize(repeating: 0, count: padded)
+            for c in range { for b in 0..<batch { body(c, b, row) } }
+        }
+    }
+
     /// `D = (x₀ − x₂, x₁ + x₂, x₂ − x₁, x₁ − x₃)` per input channel and pair.
     private func transformInput(_ x: UnsafePointer<Float>, pairs: Int, into dIn: UnsafeMutablePointer<Float>) {
-        let time = shape.time, batch = shape.batch, d = dilation, starts = pairStarts, perSequence = starts.count
+        let time = shape.time, batch = shape.batch, d = dilation, perSequence = self.perSequence
         let plane = inChannels * pairs
-        Threads.parallelFor(inChannels, minPerThread: Swift.max(1, 8192 / Swift.max(1, pairs))) { range in
-            for c in range {
-                for b in 0..<batch {
-                    let xs = x + (c * batch + b) * time
-                    @inline(__always) func at(_ t: Int) -> Float { t >= 0 && t < time ? xs[t] : 0 }
-                    let out = dIn + c * pairs + b * perSequence
-                    for (j, t) in starts.enumerated() {
-                        let x0 = at(t - d), x1 = xs[t], x2 = at(t + d), x3 = at(t + 2 * d)
-                        out[j] = x0 - x2
-                        out[plane + j] = x1 + x2
-                        out[2 * plane + j] = x2 - x1
-                        out[3 * plane + j] = x1 - x3
-                    }
-                }
+        // The sequence at offset d of a row zero-padded on both sides: x[t + k·d − d] = row[t + k·d].
+        forEachRow(channels: inChannels, pairs: pairs) { c, b, row in
+            (row + d).update(from: x + (c * batch + b) * time, count: time)
+            let o0 = dIn + c * pairs + b * perSequence, o1 = o0 + plane, o2 = o1 + plane, o3 = o2 + plane
+            forEachPair(time: time) { t, j in
+                let x0 = row[t], x1 = row[t + d], x2 = row[t + 2 * d], x3 = row[t + 3 * d]
+                o0[j] = x0 - x2; o1[j] = x1 + x2; o2[j] = x2 - x1; o3[j] = x1 - x3
             }
         }
     }
@@ -128,42 +152,32 @@ final class WinogradKernel3 {
     /// `y[t] = M₀ + M₁ + M₂ + b`, `y[t + d] = M₁ − M₂ − M₃ + b` (when `t + d` is in the sequence).
     private func transformOutput(_ m: UnsafePointer<Float>, pairs: Int, bias: UnsafePointer<Float>,
                                  into y: UnsafeMutablePointer<Float>) {
-        let time = shape.time, batch = shape.batch, d = dilation, starts = pairStarts, perSequence = starts.count
+        let time = shape.time, batch = shape.batch, d = dilation, perSequence = self.perSequence
         let plane = outChannels * pairs
-        Threads.parallelFor(outChannels, minPerThread: Swift.max(1, 8192 / Swift.max(1, pairs))) { range in
-            for c in range {
-                let bc = bias[c]
-                for b in 0..<batch {
-                    let ys = y + (c * batch + b) * time
-                    let mm = m + c * pairs + b * perSequence
-                    for (j, t) in starts.enumerated() {
-                        let m0 = mm[j], m1 = mm[plane + j], m2 = mm[2 * plane + j], m3 = mm[3 * plane + j]
-                        ys[t] = m0 + m1 + m2 + bc
-                        if t + d < time { ys[t + d] = m1 - m2 - m3 + bc }
-                    }
-                }
+        // Written into the row (a dropped second step lands past `time`), then copied out.
+        forEachRow(channels: outChannels, pairs: pairs) { c, b, row in
+            let bc = bias[c]
+            let m0 = m + c * pairs + b * perSequence, m1 = m0 + plane, m2 = m1 + plane, m3 = m2 + plane
+            forEachPair(time: time) { t, j in
+                row[t] = m0[j] + m1[j] + m2[j] + bc
+                row[t + d] = m1[j] - m2[j] - m3[j] + bc
             }
+            (y + (c * batch + b) * time).update(from: row, count: time)
         }
     }
 
     /// The gradient of the products from the output gradient:
     /// `dM = (dy₀, dy₀ + dy₁, dy₀ − dy₁, −dy₁)`, with `dy₁ = 0` for a dropped second step.
     private func transposeOutputTransform(_ dy: UnsafePointer<Float>, pairs: Int, into dm: UnsafeMutablePointer<Float>) {
-        let time = shape.time, batch = shape.batch, d = dilation, starts = pairStarts, perSequence = starts.count
+        let time = shape.time, batch = shape.batch, d = dilation, perSequence = self.perSequence
         let plane = outChannels * pairs
-        Threads.parallelFor(outChannels, minPerThread: Swift.max(1, 8192 / Swift.max(1, pairs))) { range in
-            for c in range {
-                for b in 0..<batch {
-                    let g = dy + (c * batch + b) * time
-                    let out = dm + c * pairs + b * perSequence
-                    for (j, t) in starts.enumerated() {
-                        let g0 = g[t], g1: Float = t + d < time ? g[t + d] : 0
-                        out[j] = g0
-                        out[plane + j] = g0 + g1
-                        out[2 * plane + j] = g0 - g1
-                        out[3 * plane + j] = -g1
-                    }
-                }
+        // The row holds dy with zeros after it (rows start zeroed; only 0..<time is written).
+        forEachRow(channels: outChannels, pairs: pairs) { c, b, row in
+            row.update(from: dy + (c * batch + b) * time, count: time)
+            let o0 = dm + c * pairs + b * perSequence, o1 = o0 + plane, o2 = o1 + plane, o3 = o2 + plane
+            forEachPair(time: time) { t, j in
+                let g0 = row[t], g1 = row[t + d]
+                o0[j] = g0; o1[j] = g0 + g1; o2[j] = g0 - g1; o3[j] = -g1
             }
         }
     }
@@ -181,24 +195,48 @@ final class WinogradKernel3 {
         }
     }
 
-    /// The input gradient from `dD`: `dx₀ += dD₀`, `dx₁ += dD₁ − dD₂ + dD₃`,
-    /// `dx₂ += dD₁ + dD₂ − dD₀`, `dx₃ −= dD₃` (inside the sequence).
+    /// The input gradient from `dD`, gathered per step (each written once, no conflicts):
+    /// a first step `t` of pair `j` gets `dD₁ − dD₂ + dD₃` of `j` and `−dD₃` of the pair `2d`
+    /// earlier (where it is that pair's `x₃`); a second step `t + d` gets `dD₁ + dD₂ − dD₀` of
+    /// `j` and `dD₀` of the pair `2d` later (its `x₀`).
     private func transposeInputTransform(_ dd: UnsafePointer<Float>, pairs: Int, into dx: UnsafeMutablePointer<Float>) {
-        let time = shape.time, batch = shape.batch, d = dilation, starts = pairStarts, perSequence = starts.count
+        let time = shape.time, batch = shape.batch, d = dilation, perSequence = self.perSequence
         let plane = inChannels * pairs
         Threads.parallelFor(inChannels, minPerThread: Swift.max(1, 8192 / Swift.max(1, pairs))) { range in
             for c in range {
-                let row = dx + c * batch * time
-                row.update(repeating: 0, count: batch * time)
                 for b in 0..<batch {
-                    let xs = row + b * time
-                    let g = dd + c * pairs + b * perSequence
-                    for (j, t) in starts.enumerated() {
-                        let d0 = g[j], d1 = g[plane + j], d2 = g[2 * plane + j], d3 = g[3 * plane + j]
-                        if t - d >= 0 { xs[t - d] += d0 }
-                        xs[t] += d1 - d2 + d3
-                        if t + d < time { xs[t + d] += d1 + d2 - d0 }
-                        if t + 2 * d < time { xs[t + 2 * d] -= d3 }
+                    let xs = dx + (c * batch + b) * time
+                    let d0 = dd + c * pairs + b * perSequence, d1 = d0 + plane, d2 = d1 + plane, d3 = d2 + plane
+                    if d == 1 {
+                        // Pair q covers steps 2q and 2q + 1; interior pairs need no bounds.
+                        let last = perSequence - 1
+                        for q in [0, last] where q >= 0 {
+                            xs[2 * q] = d1[q] - d2[q] + d3[q] - (q >= 1 ? d3[q - 1] : 0)
+                            if 2 * q + 1 < time { xs[2 * q + 1] = d1[q] + d2[q] - d0[q] + (q < last ? d0[q + 1] : 0) }
+                        }
+                        if last >= 2 {
+                            for q in 1..<last {
+                                xs[2 * q] = d1[q] - d2[q] + d3[q] - d3[q - 1]
+                                xs[2 * q + 1] = d1[q] + d2[q] - d0[q] + d0[q + 1]
+                            }
+                        }
+                        continue
+                    }
+                    var j = 0, base = 0
+                    while base < time {
+                        let count = Swift.min(d, time - base)
+                        let first = xs + base
+                        if base > 0 {
+                            for r in 0..<count { first[r] = d1[j + r] - d2[j + r] + d3[j + r] - d3[j - d + r] }
+                        } else {
+                            for r in 0..<count { first[r] = d1[j + r] - d2[j + r] + d3[j + r] }
+                        }
+                        let seconds = Swift.max(0, Swift.min(d, time - base - d))
+                        let withNext = Swift.max(0, Swift.min(d, time - base - 2 * d))
+                        let second = xs + base + d
+                        for r in 0..<withNext { second[r] = d1[j + r] + d2[j + r] - d0[j + r] + d0[j + d + r] }
+                        for r in withNext..<Swift.max(withNext, seconds) { second[r] = d1[j + r] + d2[j + r] - d0[j + r] }
+                        j += count; base += 2 * d
                     }
                 }
             }

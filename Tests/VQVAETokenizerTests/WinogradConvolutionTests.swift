@@ -9,7 +9,7 @@ import Testing
 /// where pairs are dropped at the sequence end, lengths shorter than the dilation and length 1.
 @Suite("winograd convolution")
 struct WinogradConvolutionTests {
-    @Test(arguments: [(1, 8), (1, 7), (3, 16), (3, 5), (9, 4), (9, 16), (9, 19), (2, 1), (27, 64)])
+    @Test(arguments: [(1, 1), (1, 2), (1, 3), (1, 8), (1, 7), (3, 16), (3, 5), (9, 4), (9, 16), (9, 19), (2, 1), (27, 64)])
     func matchesDirectConvolution(dilation: Int, time: Int) throws {
         var rng = SeededRandom(seed: UInt64(100 * dilation + time))
         let conv = PackedConv1d(name: "c", inChannels: 6, outChannels: 5, kernelSize: 3, dilation: dilation, padding: dilation,
