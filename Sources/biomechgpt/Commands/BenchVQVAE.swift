@@ -27,11 +27,14 @@ extension BenchCommand {
         var precision = "float32"
         @Option(help: "Algorithms of the kernel-3 convolutions to time, comma-separated: direct, winograd.")
         var convolution = "direct,winograd"
+        @Option(help: "Rounds; each times every configuration once, ours and the peer alternating, so that drifting background load hits both. The summary takes medians.")
+        var rounds = 1
 
         func validate() throws {
             try OptionChecks.atLeast(1, threads, "--threads")
             try OptionChecks.atLeast(1, steps, "--steps")
             try OptionChecks.atLeast(0, warmup, "--warmup")
+            try OptionChecks.atLeast(1, rounds, "--rounds")
         }
 
         func run() throws {
@@ -58,21 +61,39 @@ extension BenchCommand {
                 print("vqvae training step: \(channels) channels, batch \(batch) × \(window) frames, width \(width), "
                       + "codebook \(codebookSize) × \(codebookDim), depth \(depth), downsampling \(downsampling), \(threads) threads, OpenBLAS kernels \(BLASKernels.coreName), "
                       + "products \(p.rawValue)\(p == .bfloat16 && !BLAS.hasBFloat16Products ? " (no AVX512-BF16 here: float32 used)" : "")")
-                var ours: [(ConvolutionAlgorithm, VQVAEBenchmark.Result)] = []
-                for a in algorithms {
-                    c.convolution = a
-                    let r = VQVAEBenchmark.run(configuration: c, channels: channels, steps: steps, warmup: warmup)
-                    ours.append((a, r))
-                    print(String(format: "  biomechgpt, %@ convolutions  %9.0f frames/s  (%.3f s/step)", a.rawValue, r.framesPerSecond, r.secondsPerStep))
-                }
-                guard let python else { print("  (no --python given: PyTorch peer not run)"); return }
                 var peers = [("float32", [String]())]
                 if p == .bfloat16 { peers.append(("bfloat16 autocast", ["--autocast-bf16"])) }
-                for (label, extra) in peers {
-                    let (fps, sps, version) = try runPeer(python: python, extra: extra)
-                    print(String(format: "  PyTorch %@ %@  %9.0f frames/s  (%.3f s/step)", version, label, fps, sps))
-                    for (a, r) in ours {
-                        print(String(format: "  ratio (biomechgpt %@ / PyTorch %@): %.2f×", a.rawValue, label, r.framesPerSecond / fps))
+                if python == nil { peers = [] }
+                // frames/s per configuration label, one entry per round.
+                var samples: [String: [Double]] = [:]
+                var labels: [String] = []
+                func record(_ label: String, _ fps: Double, _ sps: Double) {
+                    if samples[label] == nil { labels.append(label) }
+                    samples[label, default: []].append(fps)
+                    print(String(format: "  %@  %9.0f frames/s  (%.3f s/step)", label.padding(toLength: 40, withPad: " ", startingAt: 0), fps, sps))
+                }
+                for round in 1...rounds {
+                    if rounds > 1 { print("round \(round) of \(rounds)") }
+                    for a in algorithms {
+                        c.convolution = a
+                        let r = VQVAEBenchmark.run(configuration: c, channels: channels, steps: steps, warmup: warmup)
+                        record("biomechgpt, \(a.rawValue) convolutions", r.framesPerSecond, r.secondsPerStep)
+                    }
+                    for (label, extra) in peers {
+                        let (fps, sps, version) = try runPeer(python: python!, extra: extra)
+                        record("PyTorch \(version) \(label)", fps, sps)
+                    }
+                }
+                guard python != nil else { print("  (no --python given: PyTorch peer not run)"); return }
+                func median(_ v: [Double]) -> Double { let s = v.sorted(); return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2 }
+                print(rounds > 1 ? "medians over \(rounds) rounds:" : "ratios:")
+                let ourLabels = labels.filter { $0.hasPrefix("biomechgpt") }, peerLabels = labels.filter { !$0.hasPrefix("biomechgpt") }
+                for o in ourLabels {
+                    for peer in peerLabels {
+                        let ratios = zip(samples[o]!, samples[peer]!).map { $0 / $1 }
+                        print(String(format: "  %@ / %@: %.2f× (median frames/s %.0f / %.0f; per round %@)", o, peer,
+                                     median(samples[o]!) / median(samples[peer]!), median(samples[o]!), median(samples[peer]!),
+                                     ratios.map { String(format: "%.2f", $0) }.joined(separator: ", ")))
                     }
                 }
             }
