@@ -143,13 +143,14 @@ public final class PackedConv1d: ParameterizedLayer {
         let s = inputShape, outTime = outputLength(s.time), n = s.batch * outTime, ck = inChannels * kernelSize
         precondition(gradOutput.count == outChannels * n, "PackedConv1d(\(weight.name)): gradient \(gradOutput.shape) does not match output")
         let dy = gradOutput.data
-        accumulateBiasGradient(dy, columns: n)
         if let winograd {
             let dx = computeInputGradient ? Tensor.reuse(gradInput, shape: [inChannels, s.columns]) : nil
             if let dx { gradInput = dx }
-            winograd.backward(dy, gradWeight: weight.grad?.data, precision: precision, scratch: scratch, into: dx?.data)
+            winograd.backward(dy, gradWeight: weight.grad?.data, gradBias: bias.grad?.data, precision: precision,
+                              scratch: scratch, into: dx?.data)
             return dx
         }
+        accumulateBiasGradient(dy, columns: n)
         let cols: UnsafePointer<Float> = isPointwise ? UnsafePointer(x.data) : UnsafePointer(columnsBuffer!.data)
         if let gw = weight.grad {
             BLAS.gemm(precision: precision, transB: true, m: outChannels, n: ck, k: n, a: dy, lda: n, b: cols, ldb: n, beta: 1, c: gw.data, ldc: ck)

@@ -61,10 +61,11 @@ final class WinogradKernel3 {
         transformOutput(UnsafePointer(m), pairs: pairs, bias: bias, into: y)
     }
 
-    /// Accumulates the weight gradient `gw` (`[out, in, 3]`) and, when `dx` is given, writes
-    /// the input gradient `[in, batch · time]`. The bias gradient is the caller's.
-    func backward(_ dy: UnsafePointer<Float>, gradWeight gw: UnsafeMutablePointer<Float>?, precision: ProductPrecision,
-                  scratch: PackedScratch, into dx: UnsafeMutablePointer<Float>?) {
+    /// Accumulates the weight gradient `gw` (`[out, in, 3]`) and the bias gradient `gb`
+    /// (summed while `dy` is read for the products) and, when `dx` is given, writes the input
+    /// gradient `[in, batch · time]`.
+    func backward(_ dy: UnsafePointer<Float>, gradWeight gw: UnsafeMutablePointer<Float>?, gradBias gb: UnsafeMutablePointer<Float>?,
+                  precision: ProductPrecision, scratch: PackedScratch, into dx: UnsafeMutablePointer<Float>?) {
         guard let g = transformedWeight, let dIn = transformedInput else {
             preconditionFailure("WinogradKernel3.backward before forward")
         }
@@ -72,7 +73,7 @@ final class WinogradKernel3 {
         let gradProducts = 4 * cout * pairs, gradTaps = 4 * cout * cin, gradInputs = 4 * cin * pairs
         let buffer = scratch.tensor(count: gradProducts + Swift.max(gradTaps, dx == nil ? 0 : gradInputs))
         let dm = buffer, rest = buffer + gradProducts
-        transposeOutputTransform(dy, pairs: pairs, into: dm)
+        transposeOutputTransform(dy, pairs: pairs, into: dm, gradBias: gb)
         if let gw {
             for i in 0..<4 {
                 BLAS.gemm(precision: precision, transB: true, m: cout, n: cin, k: pairs, a: dm + i * cout * pairs, lda: pairs,
@@ -167,8 +168,10 @@ final class WinogradKernel3 {
     }
 
     /// The gradient of the products from the output gradient:
-    /// `dM = (dy₀, dy₀ + dy₁, dy₀ − dy₁, −dy₁)`, with `dy₁ = 0` for a dropped second step.
-    private func transposeOutputTransform(_ dy: UnsafePointer<Float>, pairs: Int, into dm: UnsafeMutablePointer<Float>) {
+    /// `dM = (dy₀, dy₀ + dy₁, dy₀ − dy₁, −dy₁)`, with `dy₁ = 0` for a dropped second step;
+    /// `db += Σ dy` per channel, from the same reads (`dy₀ + dy₁` summed over pairs).
+    private func transposeOutputTransform(_ dy: UnsafePointer<Float>, pairs: Int, into dm: UnsafeMutablePointer<Float>,
+                                          gradBias gb: UnsafeMutablePointer<Float>?) {
         let time = shape.time, batch = shape.batch, d = dilation, perSequence = self.perSequence
         let plane = outChannels * pairs
         // The row holds dy with zeros after it (rows start zeroed; only 0..<time is written).
@@ -178,6 +181,11 @@ final class WinogradKernel3 {
             forEachPair(time: time) { t, j in
                 let g0 = row[t], g1 = row[t + d]
                 o0[j] = g0; o1[j] = g0 + g1; o2[j] = g0 - g1; o3[j] = -g1
+            }
+            if let gb {
+                var sum: Float = 0
+                for j in 0..<perSequence { sum += o1[j] }
+                gb[c] += sum
             }
         }
     }
