@@ -1,5 +1,6 @@
 import CBLAS
 import CWorkerPool
+import Foundation
 
 /// The engine's thread setting and a parallel-for over index ranges.
 ///
@@ -18,11 +19,32 @@ public enum Threads {
     public static var count: Int { current }
 
     /// Sets the thread count for the engine's kernels and for OpenBLAS.
-    /// Call it from one thread, before training or inference starts.
+    /// Call it from one thread, before training or inference starts. It waits while another
+    /// thread is inside ``withCount(_:_:)``.
     public static func setCount(_ n: Int) {
         precondition(n >= 1, "thread count must be at least 1")
+        countLock.lock()
+        defer { countLock.unlock() }
         current = n
         openblas_set_num_threads(Int32(n))
+    }
+
+    /// Held by every change of the thread counts (ours and OpenBLAS's, which are process-wide)
+    /// and for the whole of a ``withCount(_:_:)`` call. Recursive: the holder may change them.
+    private static let countLock = NSRecursiveLock()
+
+    /// Runs `body` with `n` threads and restores the previous count, holding a process-wide
+    /// lock so that no other thread changes the count meanwhile (``setCount(_:)`` and
+    /// ``withSerialBLAS(_:)`` elsewhere wait for it). A run that must
+    /// be bit-reproducible (OpenBLAS's blocking, and so its float rounding, depends on its
+    /// thread count) uses it when other work in the process may change the count.
+    public static func withCount<R>(_ n: Int, _ body: () throws -> R) rethrows -> R {
+        countLock.lock()
+        defer { countLock.unlock() }
+        let before = current
+        setCount(n)
+        defer { setCount(before) }
+        return try body()
     }
 
     /// Runs `body` over `0..<n` split into at most `count` contiguous ranges, in parallel.
@@ -70,6 +92,8 @@ public enum Threads {
     /// matrix products from several of the engine's threads at once (attention heads).
     public static func withSerialBLAS<R>(_ body: () throws -> R) rethrows -> R {
         if current <= 1 { return try body() }
+        countLock.lock()
+        defer { countLock.unlock() }
         openblas_set_num_threads(1)
         defer { openblas_set_num_threads(Int32(current)) }
         return try body()

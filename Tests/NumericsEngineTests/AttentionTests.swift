@@ -73,14 +73,13 @@ struct AttentionTests {
     @Test func sameResultWithOneOrTwoThreads() {
         var rng = SeededRandom(seed: 12)
         let q = GradCheck.random([2 * 9, 4 * 8], &rng), k = GradCheck.random([2 * 9, 8], &rng), v = GradCheck.random([2 * 9, 8], &rng)
-        let before = Threads.count
-        defer { Threads.setCount(before) }
         var results: [[Float]] = []
         for n in [1, 2] {
-            Threads.setCount(n)
-            let attn = CausalAttention(queryHeads: 4, kvHeads: 1, headDim: 8, scale: 0.35, slidingWindow: 5)
-            let o = attn.forward(q: q, k: k, v: v, batch: 2)
-            results.append(o.scalars + attn.backward(o).k.scalars)
+            Threads.withCount(n) {
+                let attn = CausalAttention(queryHeads: 4, kvHeads: 1, headDim: 8, scale: 0.35, slidingWindow: 5)
+                let o = attn.forward(q: q, k: k, v: v, batch: 2)
+                results.append(o.scalars + attn.backward(o).k.scalars)
+            }
         }
         #expect(results[0] == results[1])
     }

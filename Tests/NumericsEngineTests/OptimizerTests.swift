@@ -115,9 +115,10 @@ struct OptimizerTests {
     }
 
     @Test func parallelForCoversEveryIndexOnce() {
-        let before = Threads.count
-        defer { Threads.setCount(before) }
-        Threads.setCount(2)
+        Threads.withCount(2) { parallelForCoversEveryIndexOnceWithTwoThreads() }
+    }
+
+    func parallelForCoversEveryIndexOnceWithTwoThreads() {
         let n = 100_003
         let hits = Tensor(shape: [n])
         let h = hits.data
