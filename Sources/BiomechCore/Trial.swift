@@ -29,12 +29,15 @@ public struct Trial: Sendable {
     public var frameCount: Int { channels.isEmpty ? 0 : values.count / channels.count }
     public var duration: Double { Double(frameCount) / frameRate }
 
-    /// Creates a trial, checking that the values form a frames × channels matrix of finite
-    /// numbers (NaN marks a tracking dropout in some formats: importers must resolve or
+    /// Creates a trial, checking that the values form a frames × channels matrix (at least
+    /// one frame) of finite numbers (NaN marks a tracking dropout in some formats: importers must resolve or
     /// reject it before a trial is built).
     public init(id: String, participantID: String, frameRate: Double, channels: [Channel],
                 values: [Float], labels: [String: LabelValue] = [:], sourceFile: String? = nil) throws {
         guard !channels.isEmpty else { throw InputError(file: sourceFile, field: id, "a trial needs at least one channel") }
+        guard !values.isEmpty else {
+            throw InputError(file: sourceFile, field: id, "has no frames; a trial needs at least one")
+        }
         guard values.count % channels.count == 0 else {
             throw InputError(file: sourceFile, field: id,
                              "\(values.count) values do not fill whole frames of \(channels.count) channels")

@@ -19,6 +19,15 @@ import Testing
         }
     }
 
+    @Test func rejectsATrialWithoutFrames() {
+        let error = #expect(throws: InputError.self) {
+            try Trial(id: "t", participantID: "p", frameRate: 30, channels: [Channel("a", unit: .degrees)], values: [],
+                      sourceFile: "empty.csv")
+        }
+        #expect(error?.file == "empty.csv" && error?.field == "t")
+        #expect(error?.message.contains("no frames") == true)
+    }
+
     @Test func shape() throws {
         let t = try Trial(id: "t", participantID: "p", frameRate: 50, channels: [Channel("a", unit: .degrees), Channel("b", unit: .radians)],
                           values: [1, 2, 3, 4, 5, 6])
