@@ -76,7 +76,7 @@ public enum Gemma3Benchmark {
         let file = try GGUFFile(url: o.model)
         let tokenizer = try Gemma3TextTokenizer(gguf: file)
         let model = try Gemma3Model(configuration: Gemma3Configuration(gguf: file), weights: GGUFWeights(file: file))
-        let load = (clock.now - start).seconds
+        let load = (clock.now - start).inSeconds
         let ids = promptIDs(tokenizer, o)
         let generator = Gemma3Generator(model: model)
 
@@ -92,7 +92,7 @@ public enum Gemma3Benchmark {
             for _ in 0..<o.repeats {
                 start = clock.now
                 _ = prefillOnce(ids.prefill)
-                best = min(best, (clock.now - start).seconds)
+                best = min(best, (clock.now - start).inSeconds)
             }
             return best
         }
@@ -106,13 +106,13 @@ public enum Gemma3Benchmark {
             for _ in 0..<o.decodeTokens {
                 next = Gemma3Sampler.argmax(model.decode(next, cache: cache).data, count: model.vocabularySize)
             }
-            let decode = (clock.now - start).seconds
+            let decode = (clock.now - start).inSeconds
             var bestAnswer = Double.infinity
             var answer: [Int] = []
             for _ in 0..<o.repeats {
                 start = clock.now
                 answer = generator.generate(prompt: ids.answer, options: GenerationOptions(maxNewTokens: o.answerTokens), stopTokens: [])
-                bestAnswer = min(bestAnswer, (clock.now - start).seconds)
+                bestAnswer = min(bestAnswer, (clock.now - start).inSeconds)
                 log(String(format: "answer (%@): prefill + first token %.3f s, %d more tokens %.3f s", version,
                            generator.stats.prefillSeconds, generator.stats.generatedTokens - 1, generator.stats.decodeSeconds))
             }

@@ -122,18 +122,14 @@ public final class Gemma3Generator {
             let id = sampler.next(logits.data, count: v)
             out.append(id)
             if out.count == 1 {
-                stats.prefillSeconds = (clock.now - start).seconds
+                stats.prefillSeconds = (clock.now - start).inSeconds
                 start = clock.now
             }
             stats.generatedTokens = out.count
             if !onToken(id) || stopTokens.contains(id) || out.count >= options.maxNewTokens { break }
             logits = model.decode(id, cache: c)
         }
-        stats.decodeSeconds = out.count > 1 ? (clock.now - start).seconds : 0
+        stats.decodeSeconds = out.count > 1 ? (clock.now - start).inSeconds : 0
         return out
     }
-}
-
-extension Duration {
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
 }

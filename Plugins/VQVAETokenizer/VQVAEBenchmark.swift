@@ -25,7 +25,7 @@ public enum VQVAEBenchmark {
         let start = ContinuousClock.now
         for _ in 0..<steps { trainer.trainStep() }
         let d = ContinuousClock.now - start
-        let seconds = Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
+        let seconds = d.inSeconds
         return Result(framesPerSecond: Double(steps * n) / seconds, secondsPerStep: seconds / Double(steps), steps: steps)
     }
 }

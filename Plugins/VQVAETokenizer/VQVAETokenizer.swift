@@ -143,7 +143,7 @@ public final class VQVAETokenizer: Tokenizer {
             let s = trainer.trainStep()
             framesSince += configuration.batchSize * configuration.window
             let now = ContinuousClock.now
-            let seconds = Double((now - timer).components.attoseconds) * 1e-18 + Double((now - timer).components.seconds)
+            let seconds = (now - timer).inSeconds
             let fps = seconds > 0 ? Double(framesSince) / seconds : 0
             if seconds > 5 { timer = now; framesSince = 0 }
             progress.step(trainer.step, of: total, [

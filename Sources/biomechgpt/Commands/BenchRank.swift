@@ -40,8 +40,7 @@ extension BenchCommand {
                         try AnswerRanking.score(r, task: heads[r.task]!, model: model.trainable, tokenizer: model.backbone.textTokenizer,
                                                 maxLength: maxLength, motion: motion, sharePrompt: sharing)?.negativeLogLikelihoods
                     }
-                    let elapsed = clock.now - start
-                    return (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18, scores)
+                    return ((clock.now - start).inSeconds, scores)
                 }
                 FileHandle.standardError.write(Data("ranking \(selected.count) questions both ways (after one warm-up question each)…\n".utf8))
                 for sharing in [false, true] {
