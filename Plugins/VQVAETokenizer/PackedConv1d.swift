@@ -24,7 +24,7 @@ public struct PackedShape: Sendable, Equatable {
 /// gradient, so backward is two `sgemm`s (`dW += dY·colsᵀ`, `dcols = Wᵀ·dY`) and a fold of
 /// `dcols` back into the input gradient. A 1-wide, stride-1, unpadded convolution uses its
 /// input directly as the column matrix. With `algorithm = .winograd`, a kernel-3 "same"
-/// convolution runs ``WinogradKernel3`` instead (a third fewer multiply-adds).
+/// convolution runs ``WinogradKernel3`` instead (a third to a half fewer multiply-adds).
 public final class PackedConv1d: ParameterizedLayer {
     public let inChannels: Int, outChannels: Int, kernelSize: Int
     public let stride: Int, dilation: Int, padding: Int

@@ -43,8 +43,8 @@ public struct VQVAEConfiguration: Codable, Sendable, Equatable {
     /// The convolutions' products: float32, or bfloat16 (mixed precision, faster where the
     /// processor has AVX512-BF16).
     public var precision = ProductPrecision.float32
-    /// How the kernel-3 convolutions compute: `direct` (im2col) or `winograd` (F(2, 3), a
-    /// third fewer multiply-adds; the same function up to float rounding).
+    /// How the kernel-3 convolutions compute: `direct` (im2col) or `winograd` (F(2, 3) or
+    /// F(4, 3), a third to a half fewer multiply-adds; the same function up to float rounding).
     public var convolution = ConvolutionAlgorithm.direct
 
     public init() {}
@@ -110,7 +110,7 @@ public struct VQVAEConfiguration: Codable, Sendable, Equatable {
             ParameterSpec("precision", "float32|bfloat16", default: d.precision.rawValue,
                           "arithmetic of the convolutions' products; bfloat16 = mixed-precision training (docs/tokenizer.md)"),
             ParameterSpec("convolution", "direct|winograd", default: d.convolution.rawValue,
-                          "algorithm of the kernel-3 convolutions; winograd = F(2, 3), a third fewer multiply-adds (docs/tokenizer.md)"),
+                          "algorithm of the kernel-3 convolutions; winograd = F(2, 3) or F(4, 3), a third to a half fewer multiply-adds (docs/tokenizer.md)"),
         ]
     }()
 

@@ -1,64 +1,78 @@
 import NumericsEngine
 
 /// A kernel-3, stride-1, "same"-padded (padding = dilation) convolution over packed sequences
-/// by Winograd's minimal filtering F(2, 3): two outputs from four products instead of six.
+/// by Winograd's minimal filtering F(m, 3): `m` outputs from `m + 2` products instead of `3m`.
 ///
-/// Outputs are taken in pairs `(t, t + d)` (d = dilation) with `⌊t / d⌋` even, which covers
-/// every output step once; a pair whose second step falls past the sequence end computes it
-/// and drops it. With the pair's inputs `x₀…x₃ = x[t − d], x[t], x[t + d], x[t + 2d]` (0
-/// outside the sequence) and the weight taps `W₀, W₁, W₂` (`[out, in]` each):
+/// Outputs are taken in tiles of `m` steps `t, t + d, …, t + (m − 1)d` (d = dilation) with
+/// `⌊t / d⌋` a multiple of `m`, which covers every output step once; a tile's steps past the
+/// sequence end are computed and dropped. The tile's inputs are `xₖ = x[t + (k − 1)d]`,
+/// `k = 0…m + 1` (0 outside the sequence), the weight taps `W₀, W₁, W₂` (`[out, in]` each).
+/// F(2, 3):
 ///
 ///     D = (x₀ − x₂, x₁ + x₂, x₂ − x₁, x₁ − x₃)             input transform
 ///     G = (W₀, (W₀ + W₁ + W₂)/2, (W₀ − W₁ + W₂)/2, W₂)     weight transform
-///     Mᵢ = Gᵢ · Dᵢ                                         four products, [out, pairs]
+///     Mᵢ = Gᵢ · Dᵢ                                         four products, [out, tiles]
 ///     y[t] = M₀ + M₁ + M₂,  y[t + d] = M₁ − M₂ − M₃        output transform
 ///
-/// so the convolution's products shrink from `3 · in · out · steps` multiply-adds to
-/// `4 · in · out · steps / 2` — a third fewer, in the forward pass and in both gradients
-/// (the same four-product structure, transposed). The transforms are additions and halvings,
-/// so the result differs from direct convolution by float rounding only (tested against it).
+/// F(4, 3) is the same with six products and Lavin and Gray's transforms (interpolation points
+/// 0, ±1, ±2, ∞; written out in the functions below). Multiply-adds per output step fall from
+/// `3 · in · out` to `2 · in · out` (F(2, 3)) or `1.5 · in · out` (F(4, 3)), in the forward pass
+/// and in both gradients (the same products, transposed). Each call takes the tile that needs
+/// fewer products for its length and dilation (`tileSize`): F(4, 3) wastes more steps at the
+/// end of a sequence shorter than `4d`. The transforms' constants are small, so the result
+/// differs from direct convolution by float rounding only (tested against it for both tiles).
 final class WinogradKernel3 {
     let inChannels: Int, outChannels: Int, dilation: Int
 
-    /// The four transformed weight taps `G₀…G₃`, `[4][out · in]`, kept for the input gradient.
+    /// The transformed weight taps `G₀…G₍ₘ₊₁₎`, `[m + 2][out · in]`, kept for the input gradient.
     private var transformedWeight: Tensor?
-    /// The four transformed inputs `D₀…D₃`, `[4][in · pairs]`, kept for the weight gradient.
+    /// The transformed inputs `D₀…D₍ₘ₊₁₎`, `[m + 2][in · tiles]`, kept for the weight gradient.
     private var transformedInput: Tensor?
     private var shape = PackedShape(channels: 0, batch: 0, time: 0)
-    /// Output pairs per sequence.
+    /// Outputs per tile (`m`) of the last forward, and its tiles per sequence.
+    private(set) var tile = 2
     private var perSequence = 0
+    private var planes: Int { tile + 2 }
 
     init(inChannels: Int, outChannels: Int, dilation: Int) {
         self.inChannels = inChannels; self.outChannels = outChannels; self.dilation = dilation
     }
 
-    /// The first steps `t` of the output pairs of one sequence of `time` steps, in order.
-    static func pairStarts(time: Int, dilation d: Int) -> [Int] {
+    /// The first steps `t` of the tiles of one sequence of `time` steps, in order.
+    static func tileStarts(time: Int, dilation d: Int, tile m: Int) -> [Int] {
         var starts: [Int] = []
         var block = 0
         while block < time {
             for t in block..<Swift.min(block + d, time) { starts.append(t) }
-            block += 2 * d
+            block += m * d
         }
         return starts
     }
 
-    /// `y = conv(x) + bias` into `y` `[out, batch · time]`.
+    /// 4 when F(4, 3) needs fewer products than F(2, 3) for this length, else 2.
+    static func tileSize(time: Int, dilation: Int) -> Int {
+        let products2 = 4 * tileStarts(time: time, dilation: dilation, tile: 2).count
+        let products4 = 6 * tileStarts(time: time, dilation: dilation, tile: 4).count
+        return products4 < products2 ? 4 : 2
+    }
+
+    /// `y = conv(x) + bias` into `y` `[out, batch · time]`; `tile` overrides the choice (tests).
     func forward(_ x: UnsafePointer<Float>, _ s: PackedShape, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
-                 precision: ProductPrecision, scratch: PackedScratch, into y: UnsafeMutablePointer<Float>) {
+                 precision: ProductPrecision, scratch: PackedScratch, into y: UnsafeMutablePointer<Float>, tile forcedTile: Int? = nil) {
         shape = s
-        perSequence = Self.pairStarts(time: s.time, dilation: dilation).count
-        let pairs = s.batch * perSequence, cin = inChannels, cout = outChannels
-        let g = Tensor.reuse(transformedWeight, shape: [4, cout * cin]); transformedWeight = g
+        tile = forcedTile ?? Self.tileSize(time: s.time, dilation: dilation)
+        perSequence = Self.tileStarts(time: s.time, dilation: dilation, tile: tile).count
+        let tiles = s.batch * perSequence, cin = inChannels, cout = outChannels, n = planes
+        let g = Tensor.reuse(transformedWeight, shape: [n, cout * cin]); transformedWeight = g
         transformWeight(weight, into: g.data)
-        let dIn = Tensor.reuse(transformedInput, shape: [4, cin * pairs]); transformedInput = dIn
-        transformInput(x, pairs: pairs, into: dIn.data)
-        let m = scratch.tensor(count: 4 * cout * pairs)
-        for i in 0..<4 {
-            BLAS.gemm(precision: precision, m: cout, n: pairs, k: cin, a: g.data + i * cout * cin, lda: cin,
-                      b: dIn.data + i * cin * pairs, ldb: pairs, beta: 0, c: m + i * cout * pairs, ldc: pairs)
+        let dIn = Tensor.reuse(transformedInput, shape: [n, cin * tiles]); transformedInput = dIn
+        transformInput(x, tiles: tiles, into: dIn.data)
+        let m = scratch.tensor(count: n * cout * tiles)
+        for i in 0..<n {
+            BLAS.gemm(precision: precision, m: cout, n: tiles, k: cin, a: g.data + i * cout * cin, lda: cin,
+                      b: dIn.data + i * cin * tiles, ldb: tiles, beta: 0, c: m + i * cout * tiles, ldc: tiles)
         }
-        transformOutput(UnsafePointer(m), pairs: pairs, bias: bias, into: y)
+        transformOutput(UnsafePointer(m), tiles: tiles, bias: bias, into: y)
     }
 
     /// Accumulates the weight gradient `gw` (`[out, in, 3]`) and the bias gradient `gb`
@@ -69,65 +83,97 @@ final class WinogradKernel3 {
         guard let g = transformedWeight, let dIn = transformedInput else {
             preconditionFailure("WinogradKernel3.backward before forward")
         }
-        let pairs = shape.batch * perSequence, cin = inChannels, cout = outChannels
-        let gradProducts = 4 * cout * pairs, gradTaps = 4 * cout * cin, gradInputs = 4 * cin * pairs
+        let tiles = shape.batch * perSequence, cin = inChannels, cout = outChannels, n = planes
+        let gradProducts = n * cout * tiles, gradTaps = n * cout * cin, gradInputs = n * cin * tiles
         let buffer = scratch.tensor(count: gradProducts + Swift.max(gradTaps, dx == nil ? 0 : gradInputs))
         let dm = buffer, rest = buffer + gradProducts
-        transposeOutputTransform(dy, pairs: pairs, into: dm, gradBias: gb)
+        transposeOutputTransform(dy, tiles: tiles, into: dm, gradBias: gb)
         if let gw {
-            for i in 0..<4 {
-                BLAS.gemm(precision: precision, transB: true, m: cout, n: cin, k: pairs, a: dm + i * cout * pairs, lda: pairs,
-                          b: dIn.data + i * cin * pairs, ldb: pairs, beta: 0, c: rest + i * cout * cin, ldc: cin)
+            for i in 0..<n {
+                BLAS.gemm(precision: precision, transB: true, m: cout, n: cin, k: tiles, a: dm + i * cout * tiles, lda: tiles,
+                          b: dIn.data + i * cin * tiles, ldb: tiles, beta: 0, c: rest + i * cout * cin, ldc: cin)
             }
             accumulateWeightGradient(UnsafePointer(rest), into: gw)
         }
         guard let dx else { return }
-        for i in 0..<4 {
-            BLAS.gemm(precision: precision, transA: true, m: cin, n: pairs, k: cout, a: g.data + i * cout * cin, lda: cin,
-                      b: dm + i * cout * pairs, ldb: pairs, beta: 0, c: rest + i * cin * pairs, ldc: pairs)
+        for i in 0..<n {
+            BLAS.gemm(precision: precision, transA: true, m: cin, n: tiles, k: cout, a: g.data + i * cout * cin, lda: cin,
+                      b: dm + i * cout * tiles, ldb: tiles, beta: 0, c: rest + i * cin * tiles, ldc: tiles)
         }
-        transposeInputTransform(UnsafePointer(rest), pairs: pairs, into: dx)
+        transposeInputTransform(UnsafePointer(rest), tiles: tiles, into: dx)
     }
 
-    // MARK: - Transforms (elementwise; channels split over the engine's threads)
+    // MARK: - Weight transforms
 
-    /// `G₀ = W₀, G₁ = (W₀ + W₁ + W₂)/2, G₂ = (W₀ − W₁ + W₂)/2, G₃ = W₂` from `[out, in, 3]`.
+    /// `G` from `[out, in, 3]`: F(2, 3) `(W₀, (W₀+W₁+W₂)/2, (W₀−W₁+W₂)/2, W₂)`; F(4, 3)
+    /// `(W₀/4, −(W₀+W₁+W₂)/6, −(W₀−W₁+W₂)/6, W₀/24 + W₁/12 + W₂/6, W₀/24 − W₁/12 + W₂/6, W₂)`.
     private func transformWeight(_ w: UnsafePointer<Float>, into g: UnsafeMutablePointer<Float>) {
-        let count = outChannels * inChannels
+        let count = outChannels * inChannels, four = tile == 4
         Threads.parallelFor(count, minPerThread: 16384) { range in
             for j in range {
                 let w0 = w[3 * j], w1 = w[3 * j + 1], w2 = w[3 * j + 2]
-                g[j] = w0
-                g[count + j] = 0.5 * (w0 + w1 + w2)
-                g[2 * count + j] = 0.5 * (w0 - w1 + w2)
-                g[3 * count + j] = w2
+                if four {
+                    g[j] = w0 / 4
+                    g[count + j] = -(w0 + w1 + w2) / 6
+                    g[2 * count + j] = -(w0 - w1 + w2) / 6
+                    g[3 * count + j] = w0 / 24 + w1 / 12 + w2 / 6
+                    g[4 * count + j] = w0 / 24 - w1 / 12 + w2 / 6
+                    g[5 * count + j] = w2
+                } else {
+                    g[j] = w0
+                    g[count + j] = 0.5 * (w0 + w1 + w2)
+                    g[2 * count + j] = 0.5 * (w0 - w1 + w2)
+                    g[3 * count + j] = w2
+                }
             }
         }
     }
 
-    /// Calls `body(t, j)` for every pair of one sequence (`t` its first step, `j` its index),
-    /// as evenly spaced runs so that the loops vectorize: one run of stride 2 for dilation 1,
-    /// runs of `d` consecutive steps otherwise.
+    /// `dW += Gᵀ-weighted sums of dG`: the transpose of `transformWeight`.
+    private func accumulateWeightGradient(_ dg: UnsafePointer<Float>, into gw: UnsafeMutablePointer<Float>) {
+        let count = outChannels * inChannels, four = tile == 4
+        Threads.parallelFor(count, minPerThread: 16384) { range in
+            for j in range {
+                let g0 = dg[j], g1 = dg[count + j], g2 = dg[2 * count + j], g3 = dg[3 * count + j]
+                if four {
+                    let g4 = dg[4 * count + j], g5 = dg[5 * count + j]
+                    gw[3 * j] += g0 / 4 - (g1 + g2) / 6 + (g3 + g4) / 24
+                    gw[3 * j + 1] += (g2 - g1) / 6 + (g3 - g4) / 12
+                    gw[3 * j + 2] += (g3 + g4 - g1 - g2) / 6 + g5
+                } else {
+                    gw[3 * j] += g0 + 0.5 * (g1 + g2)
+                    gw[3 * j + 1] += 0.5 * (g1 - g2)
+                    gw[3 * j + 2] += 0.5 * (g1 + g2) + g3
+                }
+            }
+        }
+    }
+
+    // MARK: - Input and output transforms (channels split over the engine's threads)
+
+    /// Calls `body(t, j)` for every tile of one sequence (`t` its first step, `j` its index),
+    /// as evenly spaced runs so that the loops vectorize: one run of stride `m` for dilation
+    /// 1, runs of `d` consecutive steps otherwise.
     @inline(__always)
-    private func forEachPair(time: Int, _ body: (_ t: Int, _ j: Int) -> Void) {
-        let d = dilation
+    private func forEachTile(time: Int, _ body: (_ t: Int, _ j: Int) -> Void) {
+        let d = dilation, m = tile
         if d == 1 {
-            for j in 0..<(time + 1) / 2 { body(2 * j, j) }
+            for j in 0..<(time + m - 1) / m { body(m * j, j) }
             return
         }
         var j = 0, base = 0
         while base < time {
             let count = Swift.min(d, time - base)
             for r in 0..<count { body(base + r, j + r) }
-            j += count; base += 2 * d
+            j += count; base += m * d
         }
     }
 
-    /// Runs `body(c, b, row)` for every channel and sequence with a zeroed per-thread row of
-    /// `time + 4·dilation` values, channels split over the engine's threads.
-    private func forEachRow(channels: Int, pairs: Int, _ body: (_ c: Int, _ b: Int, _ row: UnsafeMutablePointer<Float>) -> Void) {
-        let time = shape.time, batch = shape.batch, padded = time + 4 * dilation
-        Threads.parallelFor(channels, minPerThread: Swift.max(1, 8192 / Swift.max(1, pairs))) { range in
+    /// Runs `body(c, b, row)` for every channel and sequence with a per-thread row of
+    /// `time + (m + 3)·dilation` values (zeroed when allocated), channels split over threads.
+    private func forEachRow(channels: Int, tiles: Int, _ body: (_ c: Int, _ b: Int, _ row: UnsafeMutablePointer<Float>) -> Void) {
+        let batch = shape.batch, padded = rowLength
+        Threads.parallelFor(channels, minPerThread: Swift.max(1, 8192 / Swift.max(1, tiles))) { range in
             let row = UnsafeMutablePointer<Float>.allocate(capacity: padded)
             defer { row.deallocate() }
             row.initialize(repeating: 0, count: padded)
@@ -135,52 +181,90 @@ final class WinogradKernel3 {
         }
     }
 
-    /// `D = (x₀ − x₂, x₁ + x₂, x₂ − x₁, x₁ − x₃)` per input channel and pair.
-    private func transformInput(_ x: UnsafePointer<Float>, pairs: Int, into dIn: UnsafeMutablePointer<Float>) {
-        let time = shape.time, batch = shape.batch, d = dilation, perSequence = self.perSequence
-        let plane = inChannels * pairs
-        // The sequence at offset d of a row zero-padded on both sides: x[t + k·d − d] = row[t + k·d].
-        forEachRow(channels: inChannels, pairs: pairs) { c, b, row in
+    private var rowLength: Int { shape.time + (tile + 3) * dilation }
+
+    /// `D = Bᵀ x` per input channel and tile.
+    private func transformInput(_ x: UnsafePointer<Float>, tiles: Int, into dIn: UnsafeMutablePointer<Float>) {
+        let time = shape.time, batch = shape.batch, d = dilation, perSequence = self.perSequence, four = tile == 4
+        let plane = inChannels * tiles
+        // The sequence at offset d of a row zero-padded on both sides: xₖ = x[t + (k−1)d] = row[t + k·d].
+        forEachRow(channels: inChannels, tiles: tiles) { c, b, row in
             (row + d).update(from: x + (c * batch + b) * time, count: time)
-            let o0 = dIn + c * pairs + b * perSequence, o1 = o0 + plane, o2 = o1 + plane, o3 = o2 + plane
-            forEachPair(time: time) { t, j in
-                let x0 = row[t], x1 = row[t + d], x2 = row[t + 2 * d], x3 = row[t + 3 * d]
-                o0[j] = x0 - x2; o1[j] = x1 + x2; o2[j] = x2 - x1; o3[j] = x1 - x3
+            let o0 = dIn + c * tiles + b * perSequence, o1 = o0 + plane, o2 = o1 + plane, o3 = o2 + plane
+            if four {
+                let o4 = o3 + plane, o5 = o4 + plane
+                forEachTile(time: time) { t, j in
+                    let x0 = row[t], x1 = row[t + d], x2 = row[t + 2 * d], x3 = row[t + 3 * d]
+                    let x4 = row[t + 4 * d], x5 = row[t + 5 * d]
+                    o0[j] = 4 * x0 - 5 * x2 + x4
+                    o1[j] = x3 + x4 - 4 * (x1 + x2)
+                    o2[j] = 4 * (x1 - x2) + x4 - x3
+                    o3[j] = 2 * (x3 - x1) + x4 - x2
+                    o4[j] = 2 * (x1 - x3) + x4 - x2
+                    o5[j] = 4 * x1 - 5 * x3 + x5
+                }
+            } else {
+                forEachTile(time: time) { t, j in
+                    let x0 = row[t], x1 = row[t + d], x2 = row[t + 2 * d], x3 = row[t + 3 * d]
+                    o0[j] = x0 - x2; o1[j] = x1 + x2; o2[j] = x2 - x1; o3[j] = x1 - x3
+                }
             }
         }
     }
 
-    /// `y[t] = M₀ + M₁ + M₂ + b`, `y[t + d] = M₁ − M₂ − M₃ + b` (when `t + d` is in the sequence).
-    private func transformOutput(_ m: UnsafePointer<Float>, pairs: Int, bias: UnsafePointer<Float>,
+    /// `y = Aᵀ M + b`: F(2, 3) `(M₀ + M₁ + M₂, M₁ − M₂ − M₃)`; F(4, 3) `(M₀ + M₁ + M₂ + M₃ + M₄,
+    /// M₁ − M₂ + 2(M₃ − M₄), M₁ + M₂ + 4(M₃ + M₄), M₁ − M₂ + 8(M₃ − M₄) + M₅)`.
+    private func transformOutput(_ m: UnsafePointer<Float>, tiles: Int, bias: UnsafePointer<Float>,
                                  into y: UnsafeMutablePointer<Float>) {
-        let time = shape.time, batch = shape.batch, d = dilation, perSequence = self.perSequence
-        let plane = outChannels * pairs
-        // Written into the row (a dropped second step lands past `time`), then copied out.
-        forEachRow(channels: outChannels, pairs: pairs) { c, b, row in
+        let time = shape.time, batch = shape.batch, d = dilation, perSequence = self.perSequence, four = tile == 4
+        let plane = outChannels * tiles
+        // Written into the row (a dropped step lands past `time`), then copied out.
+        forEachRow(channels: outChannels, tiles: tiles) { c, b, row in
             let bc = bias[c]
-            let m0 = m + c * pairs + b * perSequence, m1 = m0 + plane, m2 = m1 + plane, m3 = m2 + plane
-            forEachPair(time: time) { t, j in
-                row[t] = m0[j] + m1[j] + m2[j] + bc
-                row[t + d] = m1[j] - m2[j] - m3[j] + bc
+            let m0 = m + c * tiles + b * perSequence, m1 = m0 + plane, m2 = m1 + plane, m3 = m2 + plane
+            if four {
+                let m4 = m3 + plane, m5 = m4 + plane
+                forEachTile(time: time) { t, j in
+                    let a = m1[j] + m2[j], s = m1[j] - m2[j], p = m3[j] + m4[j], q = m3[j] - m4[j]
+                    row[t] = m0[j] + a + p + bc
+                    row[t + d] = s + 2 * q + bc
+                    row[t + 2 * d] = a + 4 * p + bc
+                    row[t + 3 * d] = s + 8 * q + m5[j] + bc
+                }
+            } else {
+                forEachTile(time: time) { t, j in
+                    row[t] = m0[j] + m1[j] + m2[j] + bc
+                    row[t + d] = m1[j] - m2[j] - m3[j] + bc
+                }
             }
             (y + (c * batch + b) * time).update(from: row, count: time)
         }
     }
 
-    /// The gradient of the products from the output gradient:
-    /// `dM = (dy₀, dy₀ + dy₁, dy₀ − dy₁, −dy₁)`, with `dy₁ = 0` for a dropped second step;
-    /// `db += Σ dy` per channel, from the same reads (`dy₀ + dy₁` summed over pairs).
-    private func transposeOutputTransform(_ dy: UnsafePointer<Float>, pairs: Int, into dm: UnsafeMutablePointer<Float>,
+    /// `dM = A dy` (a dropped step's `dy` is 0): F(2, 3) `(dy₀, dy₀ + dy₁, dy₀ − dy₁, −dy₁)`;
+    /// F(4, 3) `(dy₀, Σdy, dy₀ − dy₁ + dy₂ − dy₃, dy₀ + 2dy₁ + 4dy₂ + 8dy₃, dy₀ − 2dy₁ + 4dy₂ − 8dy₃, dy₃)`.
+    /// `dM₁` is the tile's sum of `dy` for either tile, so `db += Σ dM₁` per channel.
+    private func transposeOutputTransform(_ dy: UnsafePointer<Float>, tiles: Int, into dm: UnsafeMutablePointer<Float>,
                                           gradBias gb: UnsafeMutablePointer<Float>?) {
-        let time = shape.time, batch = shape.batch, d = dilation, perSequence = self.perSequence
-        let plane = outChannels * pairs
+        let time = shape.time, batch = shape.batch, d = dilation, perSequence = self.perSequence, four = tile == 4
+        let plane = outChannels * tiles
         // The row holds dy with zeros after it (rows start zeroed; only 0..<time is written).
-        forEachRow(channels: outChannels, pairs: pairs) { c, b, row in
+        forEachRow(channels: outChannels, tiles: tiles) { c, b, row in
             row.update(from: dy + (c * batch + b) * time, count: time)
-            let o0 = dm + c * pairs + b * perSequence, o1 = o0 + plane, o2 = o1 + plane, o3 = o2 + plane
-            forEachPair(time: time) { t, j in
-                let g0 = row[t], g1 = row[t + d]
-                o0[j] = g0; o1[j] = g0 + g1; o2[j] = g0 - g1; o3[j] = -g1
+            let o0 = dm + c * tiles + b * perSequence, o1 = o0 + plane, o2 = o1 + plane, o3 = o2 + plane
+            if four {
+                let o4 = o3 + plane, o5 = o4 + plane
+                forEachTile(time: time) { t, j in
+                    let g0 = row[t], g1 = row[t + d], g2 = row[t + 2 * d], g3 = row[t + 3 * d]
+                    let even = g0 + g2, odd = g1 + g3, even4 = g0 + 4 * g2, odd8 = 2 * g1 + 8 * g3
+                    o0[j] = g0; o1[j] = even + odd; o2[j] = even - odd
+                    o3[j] = even4 + odd8; o4[j] = even4 - odd8; o5[j] = g3
+                }
+            } else {
+                forEachTile(time: time) { t, j in
+                    let g0 = row[t], g1 = row[t + d]
+                    o0[j] = g0; o1[j] = g0 + g1; o2[j] = g0 - g1; o3[j] = -g1
+                }
             }
             if let gb {
                 var sum: Float = 0
@@ -190,33 +274,48 @@ final class WinogradKernel3 {
         }
     }
 
-    /// `dW₀ += dG₀ + (dG₁ + dG₂)/2`, `dW₁ += (dG₁ − dG₂)/2`, `dW₂ += (dG₁ + dG₂)/2 + dG₃`.
-    private func accumulateWeightGradient(_ dg: UnsafePointer<Float>, into gw: UnsafeMutablePointer<Float>) {
-        let count = outChannels * inChannels
-        Threads.parallelFor(count, minPerThread: 16384) { range in
-            for j in range {
-                let g0 = dg[j], g1 = dg[count + j], g2 = dg[2 * count + j], g3 = dg[3 * count + j]
-                gw[3 * j] += g0 + 0.5 * (g1 + g2)
-                gw[3 * j + 1] += 0.5 * (g1 - g2)
-                gw[3 * j + 2] += 0.5 * (g1 + g2) + g3
+    /// The input gradient `dx = B dD`.
+    private func transposeInputTransform(_ dd: UnsafePointer<Float>, tiles: Int, into dx: UnsafeMutablePointer<Float>) {
+        if tile == 4 { transposeInputTransform4(dd, tiles: tiles, into: dx) } else { transposeInputTransform2(dd, tiles: tiles, into: dx) }
+    }
+
+    /// F(4, 3): each tile adds `(4dD₀, 4(dD₂ − dD₁) + 2(dD₄ − dD₃) + 4dD₅, −5dD₀ − 4(dD₁ + dD₂) − dD₃ − dD₄,
+    /// dD₁ − dD₂ + 2(dD₃ − dD₄) − 5dD₅, dD₀ + dD₁ + dD₂ + dD₃ + dD₄, dD₅)` to its six inputs;
+    /// neighbouring tiles share inputs, so each row is accumulated serially in a padded row.
+    private func transposeInputTransform4(_ dd: UnsafePointer<Float>, tiles: Int, into dx: UnsafeMutablePointer<Float>) {
+        let time = shape.time, batch = shape.batch, d = dilation, perSequence = self.perSequence, length = rowLength
+        let plane = inChannels * tiles
+        forEachRow(channels: inChannels, tiles: tiles) { c, b, row in
+            row.update(repeating: 0, count: length)
+            let d0 = dd + c * tiles + b * perSequence, d1 = d0 + plane, d2 = d1 + plane, d3 = d2 + plane
+            let d4 = d3 + plane, d5 = d4 + plane
+            forEachTile(time: time) { t, j in
+                let a0 = d0[j], a1 = d1[j], a2 = d2[j], a3 = d3[j], a4 = d4[j], a5 = d5[j]
+                row[t] += 4 * a0
+                row[t + d] += 4 * (a2 - a1) + 2 * (a4 - a3) + 4 * a5
+                row[t + 2 * d] += -5 * a0 - 4 * (a1 + a2) - a3 - a4
+                row[t + 3 * d] += a1 - a2 + 2 * (a3 - a4) - 5 * a5
+                row[t + 4 * d] += a0 + a1 + a2 + a3 + a4
+                row[t + 5 * d] += a5
             }
+            (dx + (c * batch + b) * time).update(from: row + d, count: time)
         }
     }
 
-    /// The input gradient from `dD`, gathered per step (each written once, no conflicts):
-    /// a first step `t` of pair `j` gets `dD₁ − dD₂ + dD₃` of `j` and `−dD₃` of the pair `2d`
-    /// earlier (where it is that pair's `x₃`); a second step `t + d` gets `dD₁ + dD₂ − dD₀` of
-    /// `j` and `dD₀` of the pair `2d` later (its `x₀`).
-    private func transposeInputTransform(_ dd: UnsafePointer<Float>, pairs: Int, into dx: UnsafeMutablePointer<Float>) {
+    /// F(2, 3), gathered per step (each written once, no conflicts): a first step `t` of tile
+    /// `j` gets `dD₁ − dD₂ + dD₃` of `j` and `−dD₃` of the tile `2d` earlier (where it is that
+    /// tile's `x₃`); a second step `t + d` gets `dD₁ + dD₂ − dD₀` of `j` and `dD₀` of the tile
+    /// `2d` later (its `x₀`).
+    private func transposeInputTransform2(_ dd: UnsafePointer<Float>, tiles: Int, into dx: UnsafeMutablePointer<Float>) {
         let time = shape.time, batch = shape.batch, d = dilation, perSequence = self.perSequence
-        let plane = inChannels * pairs
-        Threads.parallelFor(inChannels, minPerThread: Swift.max(1, 8192 / Swift.max(1, pairs))) { range in
+        let plane = inChannels * tiles
+        Threads.parallelFor(inChannels, minPerThread: Swift.max(1, 8192 / Swift.max(1, tiles))) { range in
             for c in range {
                 for b in 0..<batch {
                     let xs = dx + (c * batch + b) * time
-                    let d0 = dd + c * pairs + b * perSequence, d1 = d0 + plane, d2 = d1 + plane, d3 = d2 + plane
+                    let d0 = dd + c * tiles + b * perSequence, d1 = d0 + plane, d2 = d1 + plane, d3 = d2 + plane
                     if d == 1 {
-                        // Pair q covers steps 2q and 2q + 1; interior pairs need no bounds.
+                        // Tile q covers steps 2q and 2q + 1; interior tiles need no bounds.
                         let last = perSequence - 1
                         for q in [0, last] where q >= 0 {
                             xs[2 * q] = d1[q] - d2[q] + d3[q] - (q >= 1 ? d3[q - 1] : 0)

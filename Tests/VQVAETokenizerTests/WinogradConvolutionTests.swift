@@ -31,16 +31,53 @@ struct WinogradConvolutionTests {
         #expect(ReferenceTests.relativeError(conv.bias.grad!.scalars, ref.bias!.grad!.scalars) < 1e-5)
     }
 
-    @Test func pairsCoverEveryStepOnce() {
+    @Test(arguments: [2, 4])
+    func tilesCoverEveryStepOnce(tile: Int) {
         for d in [1, 2, 3, 9] {
-            for time in [1, 2, d, d + 1, 2 * d, 2 * d + 1, 37] {
-                let starts = WinogradKernel3.pairStarts(time: time, dilation: d)
-                var covered = starts + starts.map { $0 + d }.filter { $0 < time }
+            for time in [1, 2, d, d + 1, 2 * d, 2 * d + 1, 4 * d + 1, 37] {
+                let starts = WinogradKernel3.tileStarts(time: time, dilation: d, tile: tile)
+                var covered = starts.flatMap { t in (0..<tile).map { t + $0 * d } }.filter { $0 < time }
                 covered.sort()
                 #expect(covered == Array(0..<time), "dilation \(d), length \(time)")
-                #expect(starts.allSatisfy { ($0 / d) % 2 == 0 })
+                #expect(starts.allSatisfy { ($0 / d) % tile == 0 })
             }
         }
+    }
+
+    @Test func tileChoiceCountsProducts() {
+        #expect(WinogradKernel3.tileSize(time: 64, dilation: 1) == 4)   // 96 products against 128
+        #expect(WinogradKernel3.tileSize(time: 32, dilation: 3) == 4)   // 54 against 68
+        #expect(WinogradKernel3.tileSize(time: 16, dilation: 3) == 2)   // 36 against 36: the smaller tile
+        #expect(WinogradKernel3.tileSize(time: 16, dilation: 9) == 2)   // 54 against 36
+    }
+
+    /// Each tile forced, on the kernel directly, against the engine's `Conv1d`.
+    @Test(arguments: [(2, 1, 7), (4, 1, 1), (4, 1, 5), (4, 1, 16), (4, 3, 13), (4, 9, 16), (4, 2, 3), (2, 9, 19)])
+    func eachTileMatchesDirectConvolution(tile: Int, dilation: Int, time: Int) throws {
+        var rng = SeededRandom(seed: UInt64(1000 * tile + 10 * dilation + time))
+        let cin = 6, cout = 5, batch = 2
+        let w = Tensor.randomUniform(shape: [cout, cin, 3], bound: 0.4, using: &rng)
+        let bias = Tensor.randomUniform(shape: [cout], bound: 0.4, using: &rng)
+        let ref = Conv1d(weight: Parameter(name: "w", value: w.clone()), bias: Parameter(name: "b", value: bias.clone()),
+                         stride: 1, dilation: dilation, padding: dilation)
+        let x = Tensor.randomNormal(shape: [batch, cin, time], std: 1, using: &rng)
+        let kernel = WinogradKernel3(inChannels: cin, outChannels: cout, dilation: dilation)
+        let scratch = PackedScratch()
+        let y = Tensor(shape: [cout, batch * time])
+        let packedX = Tensor(shape: [cin, batch * time], values: ReferenceTests.pack(x))
+        kernel.forward(packedX.data, PackedShape(channels: cin, batch: batch, time: time), weight: w.data, bias: bias.data,
+                       precision: .float32, scratch: scratch, into: y.data, tile: tile)
+        #expect(kernel.tile == tile)
+        let yRef = ref.forward(x)
+        #expect(ReferenceTests.relativeError(y.scalars, ReferenceTests.pack(yRef)) < 1e-5)
+        let dy = Tensor.randomNormal(shape: yRef.shape, std: 1, using: &rng)
+        let gw = Tensor(shape: [cout, cin, 3]), gb = Tensor(shape: [cout]), dx = Tensor(shape: [cin, batch * time])
+        let packedDy = Tensor(shape: [cout, batch * time], values: ReferenceTests.pack(dy))
+        kernel.backward(packedDy.data, gradWeight: gw.data, gradBias: gb.data, precision: .float32, scratch: scratch, into: dx.data)
+        let dxRef = try #require(ref.backward(dy))
+        #expect(ReferenceTests.relativeError(dx.scalars, ReferenceTests.pack(dxRef)) < 1e-5)
+        #expect(ReferenceTests.relativeError(gw.scalars, ref.weight.grad!.scalars) < 1e-5)
+        #expect(ReferenceTests.relativeError(gb.scalars, ref.bias!.grad!.scalars) < 1e-5)
     }
 
     @Test func otherShapesStayDirect() throws {
