@@ -63,7 +63,6 @@ extension BenchCommand {
                       + "products \(p.rawValue)\(p == .bfloat16 && !BLAS.hasBFloat16Products ? " (no AVX512-BF16 here: float32 used)" : "")")
                 var peers = [("float32", [String]())]
                 if p == .bfloat16 { peers.append(("bfloat16 autocast", ["--autocast-bf16"])) }
-                if python == nil { peers = [] }
                 // frames/s per configuration label, one entry per round.
                 var samples: [String: [Double]] = [:]
                 var labels: [String] = []
@@ -79,9 +78,11 @@ extension BenchCommand {
                         let r = VQVAEBenchmark.run(configuration: c, channels: channels, steps: steps, warmup: warmup)
                         record("biomechgpt, \(a.rawValue) convolutions", r.framesPerSecond, r.secondsPerStep)
                     }
-                    for (label, extra) in peers {
-                        let (fps, sps, version) = try runPeer(python: python!, extra: extra)
-                        record("PyTorch \(version) \(label)", fps, sps)
+                    if let python {
+                        for (label, extra) in peers {
+                            let (fps, sps, version) = try runPeer(python: python, extra: extra)
+                            record("PyTorch \(version) \(label)", fps, sps)
+                        }
                     }
                 }
                 guard python != nil else { print("  (no --python given: PyTorch peer not run)"); return }
