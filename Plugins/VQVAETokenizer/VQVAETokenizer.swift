@@ -346,6 +346,7 @@ public final class VQVAETokenizer: Tokenizer {
         var rng = SeededRandom(seed: saved.configuration.seed)
         let net = VQVAENetwork(saved.configuration.architecture(inputChannels: saved.inputChannels), rng: &rng)
         try net.loadState(from: try SafetensorsFile(path: weights.path))
+        net.algorithm = saved.configuration.convolution  // encode as it was trained
         configuration = saved.configuration
         network = net
         channelNames = saved.channelNames

@@ -33,27 +33,40 @@ final class WinogradKernel3 {
     private(set) var tile = 2
     private var perSequence = 0
     private var planes: Int { tile + 2 }
+    /// The transforms' zero-padded per-thread rows.
+    private var rows: Tensor?
 
     init(inChannels: Int, outChannels: Int, dilation: Int) {
         self.inChannels = inChannels; self.outChannels = outChannels; self.dilation = dilation
     }
 
-    /// The first steps `t` of the tiles of one sequence of `time` steps, in order.
-    static func tileStarts(time: Int, dilation d: Int, tile m: Int) -> [Int] {
-        var starts: [Int] = []
-        var block = 0
-        while block < time {
-            for t in block..<Swift.min(block + d, time) { starts.append(t) }
-            block += m * d
+    /// Calls `body(t, j)` for every tile of one sequence of `time` steps (`t` its first step,
+    /// `j` its index), in order, as evenly spaced runs so that the loops vectorize: one run of
+    /// stride `m` for dilation 1, runs of `d` consecutive steps (a block of `m·d`) otherwise.
+    @inline(__always)
+    static func forEachTile(time: Int, dilation d: Int, tile m: Int, _ body: (_ t: Int, _ j: Int) -> Void) {
+        if d == 1 {
+            for j in 0..<(time + m - 1) / m { body(m * j, j) }
+            return
         }
-        return starts
+        var j = 0, base = 0
+        while base < time {
+            let count = Swift.min(d, time - base)
+            for r in 0..<count { body(base + r, j + r) }
+            j += count; base += m * d
+        }
+    }
+
+    /// The number of tiles `forEachTile` visits.
+    static func tileCount(time: Int, dilation d: Int, tile m: Int) -> Int {
+        let blocks = (time + m * d - 1) / (m * d)
+        // Every block but the last holds d tiles; the last one, what is left of the sequence.
+        return blocks == 0 ? 0 : (blocks - 1) * d + Swift.min(d, time - (blocks - 1) * m * d)
     }
 
     /// 4 when F(4, 3) needs fewer products than F(2, 3) for this length, else 2.
     static func tileSize(time: Int, dilation: Int) -> Int {
-        let products2 = 4 * tileStarts(time: time, dilation: dilation, tile: 2).count
-        let products4 = 6 * tileStarts(time: time, dilation: dilation, tile: 4).count
-        return products4 < products2 ? 4 : 2
+        6 * tileCount(time: time, dilation: dilation, tile: 4) < 4 * tileCount(time: time, dilation: dilation, tile: 2) ? 4 : 2
     }
 
     /// `y = conv(x) + bias` into `y` `[out, batch · time]`; `tile` overrides the choice (tests).
@@ -61,7 +74,7 @@ final class WinogradKernel3 {
                  precision: ProductPrecision, scratch: PackedScratch, into y: UnsafeMutablePointer<Float>, tile forcedTile: Int? = nil) {
         shape = s
         tile = forcedTile ?? Self.tileSize(time: s.time, dilation: dilation)
-        perSequence = Self.tileStarts(time: s.time, dilation: dilation, tile: tile).count
+        perSequence = Self.tileCount(time: s.time, dilation: dilation, tile: tile)
         let tiles = s.batch * perSequence, cin = inChannels, cout = outChannels, n = planes
         let g = Tensor.reuse(transformedWeight, shape: [n, cout * cin]); transformedWeight = g
         transformWeight(weight, into: g.data)
@@ -151,32 +164,22 @@ final class WinogradKernel3 {
 
     // MARK: - Input and output transforms (channels split over the engine's threads)
 
-    /// Calls `body(t, j)` for every tile of one sequence (`t` its first step, `j` its index),
-    /// as evenly spaced runs so that the loops vectorize: one run of stride `m` for dilation
-    /// 1, runs of `d` consecutive steps otherwise.
     @inline(__always)
     private func forEachTile(time: Int, _ body: (_ t: Int, _ j: Int) -> Void) {
-        let d = dilation, m = tile
-        if d == 1 {
-            for j in 0..<(time + m - 1) / m { body(m * j, j) }
-            return
-        }
-        var j = 0, base = 0
-        while base < time {
-            let count = Swift.min(d, time - base)
-            for r in 0..<count { body(base + r, j + r) }
-            j += count; base += m * d
-        }
+        Self.forEachTile(time: time, dilation: dilation, tile: tile, body)
     }
 
     /// Runs `body(c, b, row)` for every channel and sequence with a per-thread row of
-    /// `time + (m + 3)·dilation` values (zeroed when allocated), channels split over threads.
+    /// `rowLength` values, zeroed at the start of the call (kept in `rows` between calls),
+    /// channels split over the engine's threads.
     private func forEachRow(channels: Int, tiles: Int, _ body: (_ c: Int, _ b: Int, _ row: UnsafeMutablePointer<Float>) -> Void) {
-        let batch = shape.batch, padded = rowLength
-        Threads.parallelFor(channels, minPerThread: Swift.max(1, 8192 / Swift.max(1, tiles))) { range in
-            let row = UnsafeMutablePointer<Float>.allocate(capacity: padded)
-            defer { row.deallocate() }
-            row.initialize(repeating: 0, count: padded)
+        let batch = shape.batch, length = rowLength
+        let parts = Threads.partCount(channels, minPerThread: Swift.max(1, 8192 / Swift.max(1, tiles)))
+        let buffer = Tensor.reuse(rows, shape: [parts, length]); rows = buffer
+        let base = buffer.data
+        Threads.parallelParts(channels, parts: parts) { part, range in
+            let row = base + part * length
+            row.update(repeating: 0, count: length)
             for c in range { for b in 0..<batch { body(c, b, row) } }
         }
     }

@@ -105,9 +105,12 @@ struct TokenizerTests {
         }
     }
 
-    @Test func saveLoadRoundTrip() throws {
+    @Test(arguments: ConvolutionAlgorithm.allCases)
+    func saveLoadRoundTrip(convolution: ConvolutionAlgorithm) throws {
         let training = syntheticTrials(count: 8, seed: 9)
-        let t = VQVAETokenizer(configuration: smallConfiguration(steps: 6))
+        var config = smallConfiguration(steps: 6)
+        config.convolution = convolution
+        let t = VQVAETokenizer(configuration: config)
         try t.train(training: training, validation: [], checkpointDirectory: nil, progress: .silent())
         let dir = temporaryDirectory("save")
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -115,6 +118,7 @@ struct TokenizerTests {
         let u = VQVAETokenizer()
         try u.load(from: dir)
         #expect(u.configuration == t.configuration)
+        #expect(u.network?.algorithm == convolution && t.network?.algorithm == convolution)
         #expect(u.channelNames == t.channelNames && u.framesPerStep == 4 && u.codebookSize == 64 && u.trainedSteps == 6)
         for trial in training.prefix(3) {
             #expect(try u.encode(trial) == (try t.encode(trial)))

@@ -35,11 +35,14 @@ struct WinogradConvolutionTests {
     func tilesCoverEveryStepOnce(tile: Int) {
         for d in [1, 2, 3, 9] {
             for time in [1, 2, d, d + 1, 2 * d, 2 * d + 1, 4 * d + 1, 37] {
-                let starts = WinogradKernel3.tileStarts(time: time, dilation: d, tile: tile)
+                var starts: [Int] = [], indices: [Int] = []
+                WinogradKernel3.forEachTile(time: time, dilation: d, tile: tile) { t, j in starts.append(t); indices.append(j) }
                 var covered = starts.flatMap { t in (0..<tile).map { t + $0 * d } }.filter { $0 < time }
                 covered.sort()
                 #expect(covered == Array(0..<time), "dilation \(d), length \(time)")
                 #expect(starts.allSatisfy { ($0 / d) % tile == 0 })
+                #expect(indices == Array(0..<starts.count))
+                #expect(WinogradKernel3.tileCount(time: time, dilation: d, tile: tile) == starts.count)
             }
         }
     }
