@@ -174,11 +174,13 @@ final class WinogradKernel3 {
     /// channels split over the engine's threads.
     private func forEachRow(channels: Int, tiles: Int, _ body: (_ c: Int, _ b: Int, _ row: UnsafeMutablePointer<Float>) -> Void) {
         let batch = shape.batch, length = rowLength
+        // Rows 128 bytes apart, so two threads never write the same cache line pair.
+        let stride = (length + 31) / 32 * 32
         let parts = Threads.partCount(channels, minPerThread: Swift.max(1, 8192 / Swift.max(1, tiles)))
-        let buffer = Tensor.reuse(rows, shape: [parts, length]); rows = buffer
+        let buffer = Tensor.reuse(rows, shape: [parts, stride]); rows = buffer
         let base = buffer.data
         Threads.parallelParts(channels, parts: parts) { part, range in
-            let row = base + part * length
+            let row = base + part * stride
             row.update(repeating: 0, count: length)
             for c in range { for b in 0..<batch { body(c, b, row) } }
         }
