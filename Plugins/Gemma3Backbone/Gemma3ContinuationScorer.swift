@@ -112,8 +112,7 @@ public final class Gemma3ContinuationScorer {
             start = end
         }
         // The prefix stays cached; the nodes' slots are forgotten.
-        c.length = prefix.count
-        c.rewind(to: prefix.count)
+        c.settle(at: prefix.count)
 
         // One cross-entropy row per head row, against its first child; a second child's loss
         // differs from it by the difference of their logits (the normaliser is the row's).

@@ -178,6 +178,15 @@ public final class Gemma3KVCache {
     /// may have overwritten older slots of a sliding-window ring).
     public func rewind(to newLength: Int) {
         precondition(newLength >= 0 && newLength <= length, "KV cache: cannot rewind \(length) positions to \(newLength)")
+        settle(at: newLength)
+    }
+
+    /// Holds exactly the first `newLength` positions after forwards that wrote slots without
+    /// advancing `length` (``Gemma3Model/cachedForward(_:positions:vectors:cache:)``): those
+    /// below `newLength` become the cache's, any beyond are forgotten (the same bound on
+    /// positions written past `newLength` as `rewind`).
+    public func settle(at newLength: Int) {
+        precondition(newLength >= 0 && newLength <= maxLength, "KV cache: cannot hold \(newLength) of \(maxLength) positions")
         length = newLength
         for l in layers { l.forget(from: newLength) }
     }

@@ -117,54 +117,48 @@ extension GemmaFineTuningTests {
                 try a.attach(to: b)
                 return (b, a, try motion(b, encodings))
             }
-            var attempt = 0
-            while true {  // see GemmaFineTuningTests: retried only for the process-global thread count
-                attempt += 1
-                let (b1, a1, m1) = try make()
-                let d1 = temporaryDirectory("continuous-whole")
-                let r1 = try FineTuner(model: b1, adapter: a1, tokenizer: b1.textTokenizer, options: options(), outputDirectory: d1,
-                                       motion: m1).train(train, validation: validation, resume: false)
-                #expect(r1.finished && r1.totalSteps == 6)
-                let log = try FineTuner.readLog(d1.appendingPathComponent("training_log.jsonl")).compactMap(\.loss)
-                #expect(log.last! < log.first!, "training loss \(log)")
-                let (b2, a2, m2) = try make()
-                let d2 = temporaryDirectory("continuous-resumed")
-                var stopping = options(); stopping.stopAfterSteps = 4
-                _ = try FineTuner(model: b2, adapter: a2, tokenizer: b2.textTokenizer, options: stopping, outputDirectory: d2, motion: m2)
-                    .train(train, validation: validation, resume: false)
-                let (b3, a3, m3) = try make()
-                let r3 = try FineTuner(model: b3, adapter: a3, tokenizer: b3.textTokenizer, options: options(), outputDirectory: d2, motion: m3)
+            let (b1, a1, m1) = try make()
+            let d1 = temporaryDirectory("continuous-whole")
+            let r1 = try FineTuner(model: b1, adapter: a1, tokenizer: b1.textTokenizer, options: options(), outputDirectory: d1,
+                                   motion: m1).train(train, validation: validation, resume: false)
+            #expect(r1.finished && r1.totalSteps == 6)
+            let log = try FineTuner.readLog(d1.appendingPathComponent("training_log.jsonl")).compactMap(\.loss)
+            #expect(log.last! < log.first!, "training loss \(log)")
+            let (b2, a2, m2) = try make()
+            let d2 = temporaryDirectory("continuous-resumed")
+            var stopping = options(); stopping.stopAfterSteps = 4
+            _ = try FineTuner(model: b2, adapter: a2, tokenizer: b2.textTokenizer, options: stopping, outputDirectory: d2, motion: m2)
+                .train(train, validation: validation, resume: false)
+            let (b3, a3, m3) = try make()
+            let r3 = try FineTuner(model: b3, adapter: a3, tokenizer: b3.textTokenizer, options: options(), outputDirectory: d2, motion: m3)
+                .train(train, validation: validation, resume: true)
+            #expect(r3.resumedFromStep == 3 && r3.finished)
+            let identical = zip(m1.projection.parameters + a1.trainableParameters, m3.projection.parameters + a3.trainableParameters)
+                .allSatisfy { $0.name == $1.name && $0.value.scalars == $1.value.scalars }
+                && m1.projection.inputMean.scalars == m3.projection.inputMean.scalars
+                && r1.finalValidationLoss == r3.finalValidationLoss
+            #expect(identical, "resumed run differs from the uninterrupted one")
+            // A checkpoint of a linear projection does not resume an MLP run.
+            let (b5, a5, _) = try make()
+            let linear = try motion(b5, encodings, kind: .linear)
+            let refused = #expect(throws: InputError.self) {
+                try FineTuner(model: b5, adapter: a5, tokenizer: b5.textTokenizer, options: options(), outputDirectory: d2, motion: linear)
                     .train(train, validation: validation, resume: true)
-                #expect(r3.resumedFromStep == 3 && r3.finished)
-                let identical = zip(m1.projection.parameters + a1.trainableParameters, m3.projection.parameters + a3.trainableParameters)
-                    .allSatisfy { $0.name == $1.name && $0.value.scalars == $1.value.scalars }
-                    && m1.projection.inputMean.scalars == m3.projection.inputMean.scalars
-                    && r1.finalValidationLoss == r3.finalValidationLoss
-                if !identical && attempt < 3 { continue }
-                #expect(identical, "resumed run differs from the uninterrupted one")
-                // A checkpoint of a linear projection does not resume an MLP run.
-                let (b5, a5, _) = try make()
-                let linear = try motion(b5, encodings, kind: .linear)
-                let refused = #expect(throws: InputError.self) {
-                    try FineTuner(model: b5, adapter: a5, tokenizer: b5.textTokenizer, options: options(), outputDirectory: d2, motion: linear)
-                        .train(train, validation: validation, resume: true)
-                }
-                #expect(refused?.message.contains("linear projection") == true)
-
-                // A fresh backbone with the saved adapter and projection answers as the trained one.
-                let (b4, a4, m4) = try make()
-                try a4.load(from: d1.appendingPathComponent("adapter"))
-                try m4.load(from: d1.appendingPathComponent("adapter"))
-                a4.isTraining = false; a1.isTraining = false
-                let prompt = b1.textTokenizer.encode(validation[0].prompt, addBOS: false)
-                let input1 = try m1.input(tokens: prompt, trialID: validation[0].trialID)
-                #expect(input1.vectorPositions.count == 5)
-                #expect(try b4.logits(for: m4.input(tokens: prompt, trialID: validation[0].trialID)) == b1.logits(for: input1))
-                let p = try GenerationEvaluation.predict(records: validation, tasks: ["impaired": YesNoTask()], backbone: b4,
-                                                         adapter: a4, maxNewTokens: 3, motion: m4)
-                #expect(p.count == 4 && p.allSatisfy { $0.rawAnswer != nil })
-                break
             }
+            #expect(refused?.message.contains("linear projection") == true)
+
+            // A fresh backbone with the saved adapter and projection answers as the trained one.
+            let (b4, a4, m4) = try make()
+            try a4.load(from: d1.appendingPathComponent("adapter"))
+            try m4.load(from: d1.appendingPathComponent("adapter"))
+            a4.isTraining = false; a1.isTraining = false
+            let prompt = b1.textTokenizer.encode(validation[0].prompt, addBOS: false)
+            let input1 = try m1.input(tokens: prompt, trialID: validation[0].trialID)
+            #expect(input1.vectorPositions.count == 5)
+            #expect(try b4.logits(for: m4.input(tokens: prompt, trialID: validation[0].trialID)) == b1.logits(for: input1))
+            let p = try GenerationEvaluation.predict(records: validation, tasks: ["impaired": YesNoTask()], backbone: b4,
+                                                     adapter: a4, maxNewTokens: 3, motion: m4)
+            #expect(p.count == 4 && p.allSatisfy { $0.rawAnswer != nil })
         }
 
         @Test func mismatchedPlaceholdersAndMissingTrialsAreInputErrors() throws {
