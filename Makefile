@@ -30,6 +30,12 @@ test: deps model
 	@# Every shipped recipe resolves and names registered plugins with valid parameters.
 	@for r in $$(find recipes -name '*.yaml' -not -path 'recipes/tasks/*' | sort); do \
 		.build/debug/biomechgpt recipe check $$r || exit 1; done
+	@# Every stage wired together on a tiny random-weight model (seconds), then run again:
+	@# a finished run directory is resumed with every stage skipped.
+	rm -rf .build/smoke-run
+	.build/debug/biomechgpt run recipes/smoke.yaml --run-dir .build/smoke-run
+	python3 scripts/check_smoke_run.py .build/smoke-run
+	test "$$(.build/debug/biomechgpt run recipes/smoke.yaml --run-dir .build/smoke-run 2>&1 | grep -c 'already complete')" = 8
 
 bench-engine: release
 	$(BIN) bench engine

@@ -29,6 +29,9 @@ public final class Gemma3LanguageBackbone: LanguageBackbone, TrainableLanguageMo
                           "GGUF file or Hugging Face model directory ($BIOMECHGPT_MODEL overrides the default)"),
             ParameterSpec("config", "file|tiny|small", default: "file",
                           "'file': the model's own configuration; 'tiny'/'small': random weights of that size (tests, demos)"),
+            ParameterSpec("vocabulary", "file|byte-level", default: "file",
+                          "with a random 'config': 'file' takes the model file's tokenizer when there is one, " +
+                          "'byte-level' the 357-token stand-in (fast wiring checks)"),
             ParameterSpec("seed", "int", default: "0", "seed of random weights and of new embedding rows"),
             ParameterSpec("context_length", "int", default: "1024", "the longest sequence accepted (prompt plus generated tokens)"),
             ParameterSpec("threads", "int", default: "0", "threads for BLAS and kernels (0: leave the current setting)"),
@@ -42,6 +45,11 @@ public final class Gemma3LanguageBackbone: LanguageBackbone, TrainableLanguageMo
         var modelPath = try parameters.optionalString("model")
         if modelPath == nil, let e = env[ModelLocator.environmentVariable], !e.isEmpty { modelPath = e }
         let config = try parameters.choice("config", from: ["file", "tiny", "small"], default: "file")
+        let vocabulary = try parameters.choice("vocabulary", from: ["file", "byte-level"], default: "file")
+        if vocabulary == "byte-level" && config == "file" {
+            throw InputError(field: "backbone.vocabulary", "'byte-level' needs a random configuration ('config: tiny' or 'small'); "
+                             + "a model file brings its own vocabulary")
+        }
         let seed = try parameters.seed(default: 0)
         let context = try parameters.positiveInt("context_length", default: 1024)
         let threads = try parameters.int("threads", default: 0)
@@ -49,12 +57,13 @@ public final class Gemma3LanguageBackbone: LanguageBackbone, TrainableLanguageMo
         let precision = ProductPrecision(rawValue: try parameters.choice("projection_precision",
                                                                          from: ProductPrecision.allCases.map(\.rawValue),
                                                                          default: "float32"))!
-        let backbone = try load(parameters, modelPath: modelPath, config: config, seed: seed, context: context)
+        let backbone = try load(parameters, modelPath: modelPath, config: config, byteLevel: vocabulary == "byte-level",
+                                seed: seed, context: context)
         backbone.model.projectionPrecision = precision
         return backbone
     }
 
-    private static func load(_ parameters: PluginParameters, modelPath: String?, config: String, seed: UInt64,
+    private static func load(_ parameters: PluginParameters, modelPath: String?, config: String, byteLevel: Bool, seed: UInt64,
                              context: Int) throws -> Gemma3LanguageBackbone {
         let locate = { try ModelLocator.locate(environment: modelPath.map { [ModelLocator.environmentVariable: $0] } ?? [:]) }
         // An adapter that quantizes the projections may build them as they load
@@ -64,9 +73,9 @@ public final class Gemma3LanguageBackbone: LanguageBackbone, TrainableLanguageMo
             return try Gemma3LanguageBackbone(modelAt: try locate(), contextLength: context, seed: seed, projectionBuilder: builder)
         }
         // A random configuration takes the model file's tokenizer when there is one, and a
-        // byte-level tokenizer otherwise (so it needs no file at all).
-        let tokenizer = try (try? locate()).map { try Gemma3TextTokenizer(gguf: GGUFFile(url: $0)) }
-            ?? Gemma3TextTokenizer.byteLevel()
+        // byte-level tokenizer otherwise (so it needs no file at all) or when asked for.
+        let file = byteLevel ? nil : try? locate()
+        let tokenizer = try file.map { try Gemma3TextTokenizer(gguf: GGUFFile(url: $0)) } ?? Gemma3TextTokenizer.byteLevel()
         return try Gemma3LanguageBackbone(preset: config, tokenizer: tokenizer, contextLength: context, seed: seed,
                                           projectionBuilder: builder)
     }

@@ -26,52 +26,63 @@ public enum AnswerRanking {
     /// Tokens per batched forward when scoring candidates (bounds the activations' memory).
     public static let defaultBatchTokens = 8192
 
-    /// One question with every class's summed negative log-likelihood (nats) of its answer
-    /// (its tokens, `<end_of_turn>` and the newline after it), in the task's class order: a
-    /// line of a rankings file.
+    /// A ranked question as a line of a rankings file: the QA record's identity and target
+    /// (not its prompt) and its answers' likelihoods, side by side in one JSON object.
     public struct RankedQuestion: Sendable, Codable, Equatable {
-        public var record: QARecord
-        public var classes: [String]
-        public var negativeLogLikelihoods: [Double]
+        public var record: Record
+        public var answers: AnswerLikelihoods
 
-        /// The class whose answer is most likely after the shift `offsets` (subtracted per
-        /// class; none = plain likelihood); the first of equals.
-        public func best(subtracting offsets: [Double]? = nil) -> String {
-            let x = shifted(offsets)
-            return classes[x.indices.min { x[$0] < x[$1] }!]
+        /// What a rankings line keeps of its QA record: enough to score the question.
+        /// The keys are the QA record's, so older lines holding whole records still read.
+        public struct Record: Sendable, Codable, Equatable {
+            public var id: String
+            public var trialID: String
+            public var participantID: String
+            public var split: SplitSide
+            public var task: String
+            public var target: LabelValue
+
+            public init(_ r: QARecord) {
+                id = r.id; trialID = r.trialID; participantID = r.participantID; split = r.split; task = r.task; target = r.target
+            }
+
+            enum CodingKeys: String, CodingKey {
+                case id, trialID = "trial_id", participantID = "participant_id", split, task, target
+            }
         }
 
-        /// Each class's probability among the task's answers, in class order: the softmax of
-        /// the negative log-likelihoods after the shift `offsets`.
-        public func probabilities(subtracting offsets: [Double]? = nil) -> [Double] {
-            let x = shifted(offsets)
-            let least = x.min() ?? 0
-            let weights = x.map { Foundation.exp(least - $0) }
-            let total = weights.reduce(0, +)
-            return weights.map { $0 / total }
+        public init(record: Record, answers: AnswerLikelihoods) {
+            self.record = record; self.answers = answers
         }
 
-        fileprivate func shifted(_ offsets: [Double]?) -> [Double] {
-            offsets.map { o in zip(negativeLogLikelihoods, o).map { $0 - $1 } } ?? negativeLogLikelihoods
+        public init(from decoder: any Decoder) throws {
+            record = try decoder.container(keyedBy: CodingKeys.self).decode(Record.self, forKey: .record)
+            answers = try AnswerLikelihoods(from: decoder)
         }
 
-        enum CodingKeys: String, CodingKey {
-            case record, classes, negativeLogLikelihoods = "negative_log_likelihoods"
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(record, forKey: .record)
+            try answers.encode(to: encoder)
         }
+
+        enum CodingKeys: String, CodingKey { case record }
     }
 
-    /// The candidates of `record` scored by `model`, every answer after the same prompt
-    /// tokens. A ``ContinuationScoringModel`` computes the prompt once for all answers;
-    /// otherwise, or with `sharePrompt` false, each prompt + answer is its own sequence in
-    /// batched forwards of up to `batchTokens` tokens. `maxLength` bounds each
-    /// prompt-plus-answer sequence as training does: when the longest answer does not fit,
-    /// the motion span's middle is cut once, for all candidates alike. Nil when even that
-    /// cannot make it fit (the fine-tuning stage drops such records too).
-    public static func score(_ record: QARecord, task: any TaskHead, model: any TrainableLanguageModel,
-                             tokenizer: any TextTokenizer, maxLength: Int, motion: MotionVectorInputs? = nil,
-                             sharePrompt: Bool = true, batchTokens: Int = defaultBatchTokens) throws -> RankedQuestion? {
+    /// The candidate answers of `task` after `prompt` scored by `model` (`trialID` names the
+    /// motion vectors of a continuous representation). A ``ContinuationScoringModel``
+    /// computes the prompt once for all answers; otherwise, or with `sharePrompt` false,
+    /// each prompt + answer is its own sequence in batched forwards of up to `batchTokens`
+    /// tokens. `maxLength` bounds each prompt-plus-answer sequence as training does: when
+    /// the longest answer does not fit, the motion span's middle is cut once, for all
+    /// candidates alike. Nil when even that cannot make it fit (the fine-tuning stage drops
+    /// such records too).
+    public static func likelihoods(prompt promptText: String, trialID: String, task: any TaskHead,
+                                   model: any TrainableLanguageModel, tokenizer: any TextTokenizer, maxLength: Int,
+                                   motion: MotionVectorInputs? = nil, sharePrompt: Bool = true,
+                                   batchTokens: Int = defaultBatchTokens) throws -> AnswerLikelihoods? {
         guard task.kind == .classification, !task.classNames.isEmpty else {
-            throw InputError(field: record.task, "answer ranking needs a classification task with classes")
+            throw InputError(field: task.id, "answer ranking needs a classification task with classes")
         }
         let preparer = SamplePreparer(tokenizer: tokenizer, maxLength: maxLength, lossOnPrompt: false,
                                       vectorPlaceholder: motion?.placeholderID)
@@ -79,9 +90,9 @@ public enum AnswerRanking {
         let completions = answers.map { tokenizer.encode($0, addBOS: false) }
         // The prompt as training would cut it for the longest answer, shared by every candidate.
         let longest = completions.indices.max { completions[$0].count < completions[$1].count }!
-        var widest = record
-        widest.text = record.prompt + answers[longest]
-        guard let shared = preparer.prepare([widest]).samples.first else { return nil }
+        guard let (shared, _) = preparer.sample(id: trialID, trialID: trialID, prompt: promptText, completion: answers[longest]) else {
+            return nil
+        }
         let prompt = Array(shared.tokens[..<shared.promptLength])
         let losses: [Double]
         if sharePrompt, let scorer = model as? any ContinuationScoringModel {
@@ -90,7 +101,17 @@ public enum AnswerRanking {
             losses = try batchedLosses(prompt: prompt, completions: completions, shared: shared, model: model,
                                        motion: motion, batchTokens: batchTokens)
         }
-        return RankedQuestion(record: record, classes: task.classNames, negativeLogLikelihoods: losses)
+        return AnswerLikelihoods(classes: task.classNames, negativeLogLikelihoods: losses)
+    }
+
+    /// `record`'s question ranked: ``likelihoods(prompt:trialID:task:model:tokenizer:maxLength:motion:sharePrompt:batchTokens:)``
+    /// of its prompt and trial.
+    public static func score(_ record: QARecord, task: any TaskHead, model: any TrainableLanguageModel,
+                             tokenizer: any TextTokenizer, maxLength: Int, motion: MotionVectorInputs? = nil,
+                             sharePrompt: Bool = true, batchTokens: Int = defaultBatchTokens) throws -> RankedQuestion? {
+        try likelihoods(prompt: record.prompt, trialID: record.trialID, task: task, model: model, tokenizer: tokenizer,
+                        maxLength: maxLength, motion: motion, sharePrompt: sharePrompt, batchTokens: batchTokens)
+            .map { RankedQuestion(record: .init(record), answers: $0) }
     }
 
     /// Every completion's loss after `prompt` as separate sequences in batched forwards of
@@ -152,15 +173,15 @@ public enum AnswerRanking {
     public static func calibrationOffsets(_ questions: [RankedQuestion]) throws -> [String: [Double]] {
         var sums: [String: [Double]] = [:], counts: [String: Int] = [:], classes: [String: [String]] = [:]
         for q in questions {
-            let task = q.record.task
-            guard q.negativeLogLikelihoods.count == q.classes.count else {
-                throw InputError(field: q.record.id, "\(q.classes.count) classes but \(q.negativeLogLikelihoods.count) negative log-likelihoods")
+            let task = q.record.task, a = q.answers
+            guard a.negativeLogLikelihoods.count == a.classes.count else {
+                throw InputError(field: q.record.id, "\(a.classes.count) classes but \(a.negativeLogLikelihoods.count) negative log-likelihoods")
             }
-            guard classes[task, default: q.classes] == q.classes else {
-                throw InputError(field: q.record.id, "ranked question's classes \(q.classes) differ from the task's \(classes[task] ?? [])")
+            guard classes[task, default: a.classes] == a.classes else {
+                throw InputError(field: q.record.id, "ranked question's classes \(a.classes) differ from the task's \(classes[task] ?? [])")
             }
-            classes[task] = q.classes
-            sums[task] = zip(sums[task] ?? [Double](repeating: 0, count: q.classes.count), q.negativeLogLikelihoods).map { $0 + $1 }
+            classes[task] = a.classes
+            sums[task] = zip(sums[task] ?? [Double](repeating: 0, count: a.classes.count), a.negativeLogLikelihoods).map { $0 + $1 }
             counts[task, default: 0] += 1
         }
         return sums.reduce(into: [:]) { out, entry in out[entry.key] = entry.value.map { $0 / Double(counts[entry.key]!) } }
@@ -168,23 +189,23 @@ public enum AnswerRanking {
 
     /// A readable table of one question's answers, most likely first: each class's
     /// probability among the task's answers and, with `offsets`, its calibrated probability.
-    public static func table(_ question: RankedQuestion, offsets: [Double]? = nil) throws -> String {
-        if let offsets, offsets.count != question.classes.count {
-            throw InputError(field: question.record.task, "\(question.classes.count) classes, but \(offsets.count) calibration offsets")
+    public static func table(_ answers: AnswerLikelihoods, offsets: [Double]? = nil) throws -> String {
+        if let offsets, offsets.count != answers.classes.count {
+            throw InputError(field: "calibration offsets", "\(answers.classes.count) classes, but \(offsets.count) offsets")
         }
-        let plain = question.probabilities()
-        let calibrated = offsets.map { question.probabilities(subtracting: $0) }
+        let plain = answers.probabilities()
+        let calibrated = offsets.map { answers.probabilities(subtracting: $0) }
         // Ordered by the (shifted) log-likelihoods: probabilities round to ties.
-        let key = question.shifted(offsets)
-        let order = question.classes.indices.sorted { key[$0] < key[$1] }
-        let width = max(5, question.classes.map(\.count).max() ?? 0)
+        let key = answers.shifted(offsets)
+        let order = answers.classes.indices.sorted { key[$0] < key[$1] }
+        let width = max(5, answers.classes.map(\.count).max() ?? 0)
         func pad(_ text: String) -> String { text + String(repeating: " ", count: max(0, width - text.count)) }
         func number(_ p: Double) -> String { String(format: "%.3f", p) }
         var lines = ["  " + pad("class") + "  probability" + (calibrated == nil ? "" : "  calibrated") + "  −log-likelihood"]
         for i in order {
-            var line = "  " + pad(question.classes[i]) + "  " + number(plain[i]).padding(toLength: 11, withPad: " ", startingAt: 0)
+            var line = "  " + pad(answers.classes[i]) + "  " + number(plain[i]).padding(toLength: 11, withPad: " ", startingAt: 0)
             if let calibrated { line += "  " + number(calibrated[i]).padding(toLength: 10, withPad: " ", startingAt: 0) }
-            lines.append(line + "  " + String(format: "%.3f", question.negativeLogLikelihoods[i]))
+            lines.append(line + "  " + String(format: "%.3f", answers.negativeLogLikelihoods[i]))
         }
         return lines.joined(separator: "\n")
     }
@@ -201,12 +222,12 @@ public enum AnswerRanking {
                                     rawAnswer: tasks[r.task]?.answer(for: prediction))
         }
         for q in questions {
-            ranked.append(record(q, modelName, q.best()))
+            ranked.append(record(q, modelName, q.answers.best()))
             if let o = offsets[q.record.task] {
-                guard o.count == q.classes.count else {
-                    throw InputError(field: q.record.id, "\(q.classes.count) classes, but \(o.count) calibration offsets for task '\(q.record.task)'")
+                guard o.count == q.answers.classes.count else {
+                    throw InputError(field: q.record.id, "\(q.answers.classes.count) classes, but \(o.count) calibration offsets for task '\(q.record.task)'")
                 }
-                calibrated.append(record(q, calibratedModelName, q.best(subtracting: o)))
+                calibrated.append(record(q, calibratedModelName, q.answers.best(subtracting: o)))
             }
         }
         return (ranked, calibrated)

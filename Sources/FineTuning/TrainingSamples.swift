@@ -64,41 +64,50 @@ public struct SamplePreparer {
         var report = SamplePreparationReport()
         report.records = records.count
         var out: [TrainingSample] = []
-        let start = tokenizer.id(ofPiece: MotionText.start), end = tokenizer.id(ofPiece: MotionText.end)
         for r in records {
-            var prompt = tokenizer.encode(r.prompt, addBOS: false)
-            let completionText = r.text.hasPrefix(r.prompt) ? String(r.text.dropFirst(r.prompt.count)) : r.answer + "<end_of_turn>\n"
-            let completion = tokenizer.encode(completionText, addBOS: false)
-            // The encoding step each placeholder stands for, cut together with the tokens.
-            var steps: [Int] = []
-            var placeholders = 0
-            if let placeholder = vectorPlaceholder {
-                steps = [Int](repeating: -1, count: prompt.count)
-                for (i, id) in prompt.enumerated() where id == placeholder { steps[i] = placeholders; placeholders += 1 }
-            }
-            let excess = prompt.count + completion.count - maxLength
-            if excess > 0 {
-                guard let removed = Self.cutMotionMiddle(&prompt, excess: excess, start: start, end: end) else {
-                    report.dropped += 1; report.droppedIDs.append(r.id); continue
-                }
-                if !steps.isEmpty { steps.removeSubrange(removed) }
-                report.truncated += 1
-            }
-            let tokens = prompt + completion
-            var mask = [Bool](repeating: lossOnPrompt, count: tokens.count)
-            for i in prompt.count..<tokens.count { mask[i] = true }
-            if !mask.isEmpty { mask[0] = false }
-            var sample = TrainingSample(id: r.id, trialID: r.trialID, tokens: tokens, lossMask: mask, promptLength: prompt.count)
-            sample.vectorPlaceholderCount = placeholders
-            for (position, step) in steps.enumerated() where step >= 0 {
-                sample.vectorPositions.append(position); sample.vectorSteps.append(step)
+            let completion = r.text.hasPrefix(r.prompt) ? String(r.text.dropFirst(r.prompt.count)) : r.answer + "<end_of_turn>\n"
+            guard let (sample, truncated) = self.sample(id: r.id, trialID: r.trialID, prompt: r.prompt, completion: completion) else {
+                report.dropped += 1; report.droppedIDs.append(r.id); continue
             }
             out.append(sample)
             report.kept += 1
-            report.longestTokens = max(report.longestTokens, tokens.count)
-            report.totalTokens += tokens.count
+            if truncated { report.truncated += 1 }
+            report.longestTokens = max(report.longestTokens, sample.tokens.count)
+            report.totalTokens += sample.tokens.count
         }
         return (out, report)
+    }
+
+    /// One sample: `prompt` then `completion` (each tokenized on its own), the motion span's
+    /// middle cut when the two exceed `maxLength` (`truncated`); nil when even that cannot
+    /// make them fit.
+    public func sample(id: String, trialID: String, prompt promptText: String,
+                       completion completionText: String) -> (sample: TrainingSample, truncated: Bool)? {
+        var prompt = tokenizer.encode(promptText, addBOS: false)
+        let completion = tokenizer.encode(completionText, addBOS: false)
+        // The encoding step each placeholder stands for, cut together with the tokens.
+        var steps: [Int] = []
+        var placeholders = 0
+        if let placeholder = vectorPlaceholder {
+            steps = [Int](repeating: -1, count: prompt.count)
+            for (i, id) in prompt.enumerated() where id == placeholder { steps[i] = placeholders; placeholders += 1 }
+        }
+        let excess = prompt.count + completion.count - maxLength
+        if excess > 0 {
+            guard let removed = Self.cutMotionMiddle(&prompt, excess: excess, start: tokenizer.id(ofPiece: MotionText.start),
+                                                     end: tokenizer.id(ofPiece: MotionText.end)) else { return nil }
+            if !steps.isEmpty { steps.removeSubrange(removed) }
+        }
+        let tokens = prompt + completion
+        var mask = [Bool](repeating: lossOnPrompt, count: tokens.count)
+        for i in prompt.count..<tokens.count { mask[i] = true }
+        if !mask.isEmpty { mask[0] = false }
+        var sample = TrainingSample(id: id, trialID: trialID, tokens: tokens, lossMask: mask, promptLength: prompt.count)
+        sample.vectorPlaceholderCount = placeholders
+        for (position, step) in steps.enumerated() where step >= 0 {
+            sample.vectorPositions.append(position); sample.vectorSteps.append(step)
+        }
+        return (sample, excess > 0)
     }
 
     /// Removes `excess` tokens from the middle of the first motion span of `tokens` and

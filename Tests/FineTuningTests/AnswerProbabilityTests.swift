@@ -6,10 +6,14 @@ import Testing
 
 /// The probabilities and the table `biomechgpt ask --task` prints from ranked answers.
 struct AnswerProbabilityTests {
-    private func question(_ classes: [String], _ nll: [Double]) -> AnswerRanking.RankedQuestion {
+    private func question(_ classes: [String], _ nll: [Double]) -> AnswerLikelihoods {
+        AnswerLikelihoods(classes: classes, negativeLogLikelihoods: nll)
+    }
+
+    private func ranked(_ classes: [String], _ nll: [Double]) -> AnswerRanking.RankedQuestion {
         let record = QARecord(id: "q", trialID: "t", participantID: "p", split: .test, task: "task", prompt: "?",
                               answer: "", target: .category(classes[0]), text: "?")
-        return .init(record: record, classes: classes, negativeLogLikelihoods: nll)
+        return .init(record: .init(record), answers: question(classes, nll))
     }
 
     /// Softmax of the negative log-likelihoods: answers e^-1 and e^-(1+ln 3) likely are 3 : 1.
@@ -49,6 +53,20 @@ struct AnswerProbabilityTests {
         let q = question(["a", "b", "c"], [1, 2, 3])
         #expect(throws: InputError.self) { try AnswerRanking.table(q, offsets: [0, 0]) }
         // A saved line whose likelihoods do not match its classes, first of its task.
-        #expect(throws: InputError.self) { try AnswerRanking.calibrationOffsets([question(["a", "b"], [1])]) }
+        #expect(throws: InputError.self) { try AnswerRanking.calibrationOffsets([ranked(["a", "b"], [1])]) }
+    }
+
+    /// A rankings line holds the record's identity and target and the likelihoods side by
+    /// side, not the prompt; a line written with the whole QA record (older runs) still reads.
+    @Test func rankingsLinesKeepTheRecordsIdentityAndReadOlderLines() throws {
+        let q = ranked(["no", "yes"], [0.25, 1.5])
+        let line = try #require(String(data: try JSONEncoder().encode(q), encoding: .utf8))
+        #expect(line.contains("\"negative_log_likelihoods\"") && line.contains("\"trial_id\":\"t\"") && !line.contains("prompt"))
+        #expect(try JSONDecoder().decode(AnswerRanking.RankedQuestion.self, from: Data(line.utf8)) == q)
+        let older = #"{"record":{"id":"q","trial_id":"t","participant_id":"p","split":"test","task":"task","prompt":"?","answer":"","target":"no","text":"?"},"classes":["no","yes"],"negative_log_likelihoods":[0.25,1.5]}"#
+        #expect(try JSONDecoder().decode(AnswerRanking.RankedQuestion.self, from: Data(older.utf8)) == q)
+        #expect(throws: DecodingError.self) {
+            try JSONDecoder().decode(AnswerRanking.RankedQuestion.self, from: Data(#"{"record":{"id":"q"},"classes":[]}"#.utf8))
+        }
     }
 }

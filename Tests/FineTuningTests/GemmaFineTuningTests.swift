@@ -203,19 +203,19 @@ import Testing
             }
             return nll
         }
-        #expect(ranked.count == 3 && ranked[0].classes == task.classNames)
+        #expect(ranked.count == 3 && ranked[0].answers.classes == task.classNames)
         // Regression questions have no candidates: ranking leaves them out.
         var speed = questions[0]; speed.task = "walking_speed"
         let withRegression = try AnswerRanking.rank(records: [speed], tasks: ["impaired": task, "walking_speed": SpeedTask()], model: b,
                                                     tokenizer: b.textTokenizer, maxLength: 512)
         #expect(withRegression.questions.isEmpty && withRegression.skipped.isEmpty)
-        for (mine, theirs) in zip(ranked[0].negativeLogLikelihoods, reference) {
+        for (mine, theirs) in zip(ranked[0].answers.negativeLogLikelihoods, reference) {
             #expect(abs(mine - theirs) <= 1e-3 * max(1, abs(theirs)), "\(mine) vs \(theirs)")
         }
         // Each prompt + answer as its own sequence, one per forward, gives the shared prompt's scores.
         let oneByOne = try #require(try AnswerRanking.score(questions[0], task: task, model: b, tokenizer: b.textTokenizer,
                                                             maxLength: 512, sharePrompt: false, batchTokens: 1))
-        for (x, y) in zip(oneByOne.negativeLogLikelihoods, ranked[0].negativeLogLikelihoods) { #expect(abs(x - y) <= 1e-4 * max(1, abs(y))) }
+        for (x, y) in zip(oneByOne.answers.negativeLogLikelihoods, ranked[0].answers.negativeLogLikelihoods) { #expect(abs(x - y) <= 1e-4 * max(1, abs(y))) }
         func argmin(_ x: [Double]) -> String { task.classNames[x.indices.min { x[$0] < x[$1] }!] }
         let p = try AnswerRanking.predictions(ranked, tasks: ["impaired": task], offsets: [:])
         #expect(p.calibrated.isEmpty && p.ranked.count == 3 && p.ranked.allSatisfy { $0.model == AnswerRanking.modelName })
@@ -227,19 +227,19 @@ import Testing
     @Test func calibrationCentresEachClassOnItsMean() throws {
         func question(_ task: String, _ nll: [Double]) -> AnswerRanking.RankedQuestion {
             var r = records(1)[0]; r.task = task
-            return .init(record: r, classes: ["no", "yes"], negativeLogLikelihoods: nll)
+            return .init(record: .init(r), answers: .init(classes: ["no", "yes"], negativeLogLikelihoods: nll))
         }
         let train = [question("impaired", [1, 3]), question("impaired", [2, 5]), question("other", [7, 7])]
         let offsets = try AnswerRanking.calibrationOffsets(train)
         #expect(offsets["impaired"] == [1.5, 4] && offsets["other"] == [7, 7])
         // "no" is likelier (1.8 < 4.2) but less so than usual; centred: 0.3 > 0.2, so "yes".
         let q = question("impaired", [1.8, 4.2])
-        #expect(q.best() == "no" && q.best(subtracting: offsets["impaired"]) == "yes")
+        #expect(q.answers.best() == "no" && q.answers.best(subtracting: offsets["impaired"]) == "yes")
         let p = try AnswerRanking.predictions([q, question("unseen", [0, 1])], tasks: ["impaired": YesNoTask()], offsets: offsets)
         #expect(p.ranked.count == 2 && p.calibrated.count == 1)
         #expect(p.calibrated[0].prediction == .category("yes") && p.calibrated[0].model == AnswerRanking.calibratedModelName)
         // A task whose questions list different classes (an edited rankings file) is an error.
-        var odd = question("impaired", [1, 2, 3]); odd.classes = ["no", "yes", "maybe"]
+        var odd = question("impaired", [1, 2, 3]); odd.answers.classes = ["no", "yes", "maybe"]
         #expect(throws: InputError.self) { try AnswerRanking.calibrationOffsets(train + [odd]) }
         #expect(throws: InputError.self) { try AnswerRanking.predictions([odd], tasks: [:], offsets: offsets) }
     }
@@ -263,7 +263,7 @@ import Testing
         shorter.prompt = b.textTokenizer.decode(Array(cutSample.tokens[..<cutSample.promptLength]))
         #expect(b.textTokenizer.encode(shorter.prompt, addBOS: false) == Array(cutSample.tokens[..<cutSample.promptLength]))
         let reference = try #require(try AnswerRanking.score(shorter, task: task, model: b, tokenizer: b.textTokenizer, maxLength: 4096))
-        for (x, y) in zip(cut.negativeLogLikelihoods, reference.negativeLogLikelihoods) { #expect(abs(x - y) <= 1e-4 * max(1, abs(y))) }
+        for (x, y) in zip(cut.answers.negativeLogLikelihoods, reference.answers.negativeLogLikelihoods) { #expect(abs(x - y) <= 1e-4 * max(1, abs(y))) }
         let ranking = try AnswerRanking.rank(records: [record], tasks: ["impaired": task], model: b, tokenizer: b.textTokenizer, maxLength: 8)
         #expect(ranking.questions.isEmpty && ranking.skipped == [record.id])
     }

@@ -87,11 +87,9 @@ struct AskCommand: ParsableCommand {
             guard let head else { return }
             print("\nread as task '\(head.id)': \(head.parse(answer: answer).map { "\($0)" } ?? "no answer the task can parse")")
             guard head.kind == .classification else { return }
-            let record = QARecord(id: "recording", trialID: "recording", participantID: "", split: .test, task: head.id,
-                                  prompt: prompt, answer: "", target: .category(""), text: prompt)
             let maxLength = run.maxLength(model)
-            guard let ranked = try AnswerRanking.score(record, task: head, model: model.trainable, tokenizer: tokenizer,
-                                                       maxLength: maxLength, motion: vectorInputs) else {
+            guard let ranked = try AnswerRanking.likelihoods(prompt: prompt, trialID: "recording", task: head, model: model.trainable,
+                                                             tokenizer: tokenizer, maxLength: maxLength, motion: vectorInputs) else {
                 throw InputError(field: "question", "the question with this recording and the longest answer do not fit "
                                  + "\(maxLength) tokens (training.max_length \(run.recipe.training.maxLength), "
                                  + "context length \(model.backbone.contextLength)) even with the motion shortened")
@@ -123,9 +121,9 @@ struct AskCommand: ParsableCommand {
         let training = try JSONLines.read(AnswerRanking.RankedQuestion.self, from: file)
             .filter { $0.record.split == .train && $0.record.task == head.id }
         guard let first = training.first else { return nil }
-        guard first.classes == head.classNames else {
+        guard first.answers.classes == head.classNames else {
             throw InputError(file: file.path, field: head.id,
-                             "ranked with the classes \(first.classes), but the task now has \(head.classNames); run the evaluate stage again")
+                             "ranked with the classes \(first.answers.classes), but the task now has \(head.classNames); run the evaluate stage again")
         }
         do {
             guard let offsets = try AnswerRanking.calibrationOffsets(training)[head.id] else { return nil }

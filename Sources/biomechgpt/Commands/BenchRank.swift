@@ -38,7 +38,7 @@ extension BenchCommand {
                     let clock = ContinuousClock(), start = clock.now
                     let scores = try selected.map { r in
                         try AnswerRanking.score(r, task: heads[r.task]!, model: model.trainable, tokenizer: model.backbone.textTokenizer,
-                                                maxLength: maxLength, motion: motion, sharePrompt: sharing)?.negativeLogLikelihoods
+                                                maxLength: maxLength, motion: motion, sharePrompt: sharing)?.answers.negativeLogLikelihoods
                     }
                     return ((clock.now - start).inSeconds, scores)
                 }
