@@ -195,4 +195,16 @@ struct ModelMechanicsTests {
         #expect(!out.isEmpty && out.count <= 5)
         #expect(throws: InputError.self) { try backbone.logits(for: BackboneInput(tokens: Array(repeating: 5, count: 65))) }
     }
+
+    @Test("'vocabulary: byte-level' takes the stand-in even with a model file, and only with a random configuration")
+    func byteLevelVocabulary() throws {
+        // The default model path (models/…) may or may not exist here: either way the stand-in.
+        let backbone = try Gemma3LanguageBackbone.make(PluginParameters(["config": "tiny", "vocabulary": "byte-level"]))
+        #expect(backbone.model.vocabularySize == 357)
+        let refused = #expect(throws: InputError.self) {
+            try Gemma3LanguageBackbone.make(PluginParameters(["vocabulary": "byte-level"]))
+        }
+        #expect(refused?.field == "backbone.vocabulary")
+        #expect(throws: InputError.self) { try Gemma3LanguageBackbone.make(PluginParameters(["config": "tiny", "vocabulary": "words"])) }
+    }
 }
