@@ -92,18 +92,26 @@ public final class Gemma3Generator {
     /// Tokens per pre-fill chunk.
     public var prefillChunk = 512
     private var cacheChunk = 0
+    /// The last prompt position's final-normed hidden state of the last generation (empty
+    /// before one): with `cache` rewound to the prompt, what scoring continuations of the
+    /// same prompt starts from (``Gemma3ContinuationScorer/losses(continuations:afterPrefixOf:lastState:cache:)``).
+    public private(set) var promptLastState: [Float] = []
 
     public init(model: Gemma3Model) { self.model = model }
 
     /// Generates up to `options.maxNewTokens` tokens after `prompt`, stopping after a
     /// token in `stopTokens` (which is included in the result) or when `onToken` returns
-    /// false. Returns the new token ids.
+    /// false. Returns the new token ids. The cache keeps room for `reservingPositions`
+    /// positions after the prompt when that is more than `maxNewTokens` (for scoring
+    /// continuations of the prompt afterwards).
     public func generate(prompt: [Int], options: GenerationOptions, stopTokens: Set<Int>,
-                         vectors: Gemma3InputVectors? = nil, onToken: (Int) -> Bool = { _ in true }) -> [Int] {
+                         vectors: Gemma3InputVectors? = nil, reservingPositions: Int = 0,
+                         onToken: (Int) -> Bool = { _ in true }) -> [Int] {
         precondition(!prompt.isEmpty, "generate: empty prompt")
         stats = Gemma3GenerationStats(promptTokens: prompt.count)
+        promptLastState = []
         guard options.maxNewTokens > 0 else { return [] }
-        let needed = prompt.count + options.maxNewTokens
+        let needed = prompt.count + Swift.max(options.maxNewTokens, reservingPositions)
         let c: Gemma3KVCache
         if let existing = cache, existing.maxLength >= needed, cacheChunk == prefillChunk {
             existing.reset(); c = existing
@@ -115,6 +123,7 @@ public final class Gemma3Generator {
         let clock = ContinuousClock()
         var start = clock.now
         let h = model.prefill(prompt, cache: c, vectors: vectors)
+        promptLastState = Array(UnsafeBufferPointer(start: h.data, count: model.hiddenSize))
         var logits = model.logits(rows: [0], hidden: h)
         var out: [Int] = []
         let v = model.vocabularySize

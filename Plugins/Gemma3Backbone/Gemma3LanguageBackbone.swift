@@ -20,7 +20,7 @@ public final class Gemma3TokenizerReference: TextTokenizer {
 /// The `gemma3` backbone plugin: Gemma 3 weights (GGUF, or a Hugging Face directory with
 /// `config.json` and safetensors) or a randomly initialised configuration, with its
 /// tokenizer, chat template, vocabulary extension, generation and training step.
-public final class Gemma3LanguageBackbone: LanguageBackbone, TrainableLanguageModel, ContinuationScoringModel {
+public final class Gemma3LanguageBackbone: LanguageBackbone, TrainableLanguageModel, GenerateThenScoreModel {
     public static let descriptor = PluginDescriptor(
         id: "gemma3", kind: .backbone,
         summary: "Gemma 3 text model (GGUF or safetensors weights, or a random configuration) with KV-cache generation and a training step",
@@ -283,18 +283,50 @@ public final class Gemma3LanguageBackbone: LanguageBackbone, TrainableLanguageMo
 
     public func continuationLosses(prefix: [Int], continuations: [[Int]], prefixVectors: InputVectorRows?) throws -> [Double] {
         guard !continuations.isEmpty else { return [] }
-        guard !prefix.isEmpty, continuations.allSatisfy({ !$0.isEmpty }) else {
-            throw InputError(field: "continuations", "scoring needs a non-empty prefix and non-empty continuations")
-        }
-        try check(prefix.count + continuations.map(\.count).max()!)
-        if let bad = (prefix + continuations.joined()).first(where: { $0 < 0 || $0 >= vocabularySize }) {
-            throw InputError(field: "tokens", "token id \(bad) is outside the vocabulary 0..<\(vocabularySize)")
-        }
+        try checkScoring(prefix: prefix, continuations: continuations)
         if let v = prefixVectors, v.sequences.contains(where: { $0 != 0 }) {
             throw InputError(field: "vectors", "prefix vectors must all belong to sequence 0")
         }
         return continuationScorer.losses(prefix: prefix, continuations: continuations,
                                          vectors: try batchVectors(prefixVectors, tokens: [prefix]))
+    }
+
+    /// Generation, then the continuations scored from the generator's cache rewound to the
+    /// prompt and its last state: only the continuations' nodes run. When the generation
+    /// kept no prompt (no new token asked for) or wrote more positions than a rewind allows,
+    /// the continuations are scored from scratch instead.
+    public func generateThenScore(_ input: BackboneInput, options: GenerationOptions, continuations: [[Int]],
+                                  onToken: (Int) -> Bool) throws -> (generated: [Int], losses: [Double]) {
+        try check([input.tokens], [input.tokens.map { _ in false }])
+        guard options.maxNewTokens >= 0, options.maxNewTokens <= contextLength - input.tokens.count else {
+            throw InputError(field: "max_new_tokens", "\(options.maxNewTokens) new tokens after a prompt of \(input.tokens.count) "
+                             + "do not fit the context length \(contextLength) (at most \(contextLength - input.tokens.count))")
+        }
+        guard !continuations.isEmpty else { return (try generate(input, options: options, onToken: onToken), []) }
+        try checkScoring(prefix: input.tokens, continuations: continuations)
+        let vectors = try vectors(input)
+        let longest = continuations.map(\.count).max()!
+        let generated = generator.generate(prompt: input.tokens, options: options, stopTokens: stopTokens, vectors: vectors,
+                                           reservingPositions: longest, onToken: onToken)
+        if let cache = generator.cache, !generator.promptLastState.isEmpty,
+           generated.count <= cache.chunk, longest <= cache.chunk {
+            cache.rewind(to: input.tokens.count)
+            return (generated, continuationScorer.losses(continuations: continuations, afterPrefixOf: input.tokens.count,
+                                                         lastState: generator.promptLastState, cache: cache))
+        }
+        return (generated, continuationScorer.losses(prefix: input.tokens, continuations: continuations, vectors: vectors))
+    }
+
+    /// A prefix and continuations the scorer can take: non-empty, within the context
+    /// together, token ids inside the vocabulary.
+    private func checkScoring(prefix: [Int], continuations: [[Int]]) throws {
+        guard !prefix.isEmpty, continuations.allSatisfy({ !$0.isEmpty }) else {
+            throw InputError(field: "continuations", "scoring needs a non-empty prefix and non-empty continuations")
+        }
+        try check(prefix.count + (continuations.map(\.count).max() ?? 0))
+        if let bad = (prefix + continuations.joined()).first(where: { $0 < 0 || $0 >= vocabularySize }) {
+            throw InputError(field: "tokens", "token id \(bad) is outside the vocabulary 0..<\(vocabularySize)")
+        }
     }
 
     /// RMS of the scaled embeddings of the original vocabulary (sampled every 97th row).

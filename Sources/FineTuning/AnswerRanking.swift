@@ -69,18 +69,24 @@ public enum AnswerRanking {
         enum CodingKeys: String, CodingKey { case record }
     }
 
-    /// The candidate answers of `task` after `prompt` scored by `model` (`trialID` names the
-    /// motion vectors of a continuous representation). A ``ContinuationScoringModel``
-    /// computes the prompt once for all answers; otherwise, or with `sharePrompt` false,
-    /// each prompt + answer is its own sequence in batched forwards of up to `batchTokens`
-    /// tokens. `maxLength` bounds each prompt-plus-answer sequence as training does: when
-    /// the longest answer does not fit, the motion span's middle is cut once, for all
-    /// candidates alike. Nil when even that cannot make it fit (the fine-tuning stage drops
-    /// such records too).
-    public static func likelihoods(prompt promptText: String, trialID: String, task: any TaskHead,
-                                   model: any TrainableLanguageModel, tokenizer: any TextTokenizer, maxLength: Int,
-                                   motion: MotionVectorInputs? = nil, sharePrompt: Bool = true,
-                                   batchTokens: Int = defaultBatchTokens) throws -> AnswerLikelihoods? {
+    /// A question's answer candidates as the model is asked to score them: the prompt as
+    /// training would cut it for the longest answer (`sample`, shared by every candidate)
+    /// and each class's answer followed by `<end_of_turn>\n`, tokenized.
+    public struct Candidates: Sendable {
+        public var classes: [String]
+        public var completions: [[Int]]
+        public var sample: TrainingSample
+        /// The prompt's tokens, motion cut where it had to be.
+        public var prompt: [Int] { Array(sample.tokens[..<sample.promptLength]) }
+    }
+
+    /// The candidates of `task` after `prompt` (`trialID` names the motion vectors of a
+    /// continuous representation). `maxLength` bounds each prompt-plus-answer sequence as
+    /// training does: when the longest answer does not fit, the motion span's middle is cut
+    /// once, for all candidates alike. Nil when even that cannot make it fit (the
+    /// fine-tuning stage drops such records too).
+    public static func candidates(prompt: String, trialID: String, task: any TaskHead, tokenizer: any TextTokenizer,
+                                  maxLength: Int, motion: MotionVectorInputs? = nil) throws -> Candidates? {
         guard task.kind == .classification, !task.classNames.isEmpty else {
             throw InputError(field: task.id, "answer ranking needs a classification task with classes")
         }
@@ -88,20 +94,39 @@ public enum AnswerRanking {
                                       vectorPlaceholder: motion?.placeholderID)
         let answers = task.classNames.map { task.answer(for: .category($0)) + "<end_of_turn>\n" }
         let completions = answers.map { tokenizer.encode($0, addBOS: false) }
-        // The prompt as training would cut it for the longest answer, shared by every candidate.
         let longest = completions.indices.max { completions[$0].count < completions[$1].count }!
-        guard let (shared, _) = preparer.sample(id: trialID, trialID: trialID, prompt: promptText, completion: answers[longest]) else {
+        guard let (sample, _) = preparer.sample(id: trialID, trialID: trialID, prompt: prompt, completion: answers[longest]) else {
             return nil
         }
-        let prompt = Array(shared.tokens[..<shared.promptLength])
+        return Candidates(classes: task.classNames, completions: completions, sample: sample)
+    }
+
+    /// `candidates` scored by `model`. A ``ContinuationScoringModel`` computes the prompt once
+    /// for all answers; otherwise, or with `sharePrompt` false, each prompt + answer is its
+    /// own sequence in batched forwards of up to `batchTokens` tokens.
+    public static func likelihoods(_ candidates: Candidates, model: any TrainableLanguageModel, motion: MotionVectorInputs? = nil,
+                                   sharePrompt: Bool = true, batchTokens: Int = defaultBatchTokens) throws -> AnswerLikelihoods {
+        let shared = candidates.sample, prompt = candidates.prompt
         let losses: [Double]
         if sharePrompt, let scorer = model as? any ContinuationScoringModel {
-            losses = try scorer.continuationLosses(prefix: prompt, continuations: completions, prefixVectors: try motion?.rows(for: [shared]))
+            losses = try scorer.continuationLosses(prefix: prompt, continuations: candidates.completions,
+                                                   prefixVectors: try motion?.rows(for: [shared]))
         } else {
-            losses = try batchedLosses(prompt: prompt, completions: completions, shared: shared, model: model,
+            losses = try batchedLosses(prompt: prompt, completions: candidates.completions, shared: shared, model: model,
                                        motion: motion, batchTokens: batchTokens)
         }
-        return AnswerLikelihoods(classes: task.classNames, negativeLogLikelihoods: losses)
+        return AnswerLikelihoods(classes: candidates.classes, negativeLogLikelihoods: losses)
+    }
+
+    /// The candidate answers of `task` after `prompt` scored by `model`: ``candidates(prompt:trialID:task:tokenizer:maxLength:motion:)``
+    /// then ``likelihoods(_:model:motion:sharePrompt:batchTokens:)``; nil when the question
+    /// cannot fit `maxLength`.
+    public static func likelihoods(prompt: String, trialID: String, task: any TaskHead,
+                                   model: any TrainableLanguageModel, tokenizer: any TextTokenizer, maxLength: Int,
+                                   motion: MotionVectorInputs? = nil, sharePrompt: Bool = true,
+                                   batchTokens: Int = defaultBatchTokens) throws -> AnswerLikelihoods? {
+        try candidates(prompt: prompt, trialID: trialID, task: task, tokenizer: tokenizer, maxLength: maxLength, motion: motion)
+            .map { try likelihoods($0, model: model, motion: motion, sharePrompt: sharePrompt, batchTokens: batchTokens) }
     }
 
     /// `record`'s question ranked: ``likelihoods(prompt:trialID:task:model:tokenizer:maxLength:motion:sharePrompt:batchTokens:)``

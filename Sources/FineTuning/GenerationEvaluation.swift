@@ -51,17 +51,27 @@ public enum GenerationEvaluation {
         let options = GenerationOptions(maxNewTokens: maxNewTokens, temperature: 0)
         var out: [PredictionRecord] = []
         for (i, r) in selected.enumerated() {
-            let prompt = tokenizer.encode(r.prompt, addBOS: false)
-            let input = try motion?.input(tokens: prompt, trialID: r.trialID) ?? BackboneInput(tokens: prompt)
+            let input = try self.input(r, tokenizer: tokenizer, motion: motion)
             let ids = try backbone.generate(input, options: options) { _ in true }
-            let answer = answerText(ids, tokenizer: tokenizer)
-            let prediction = tasks[r.task]!.parse(answer: answer)
-            out.append(PredictionRecord(task: r.task, trialID: r.trialID, participantID: r.participantID, split: r.split,
-                                        model: model, repetition: repetition, target: r.target, prediction: prediction,
-                                        rawAnswer: answer))
+            out.append(prediction(r, answerIDs: ids, task: tasks[r.task]!, tokenizer: tokenizer, model: model, repetition: repetition))
             progress.step(i + 1, of: selected.count, [("parsed", Double(out.filter { $0.prediction != nil }.count) / Double(out.count))])
         }
         return out
+    }
+
+    /// `record`'s prompt as the backbone reads it (with its motion vectors, if continuous).
+    static func input(_ record: QARecord, tokenizer: any TextTokenizer, motion: MotionVectorInputs?) throws -> BackboneInput {
+        let prompt = tokenizer.encode(record.prompt, addBOS: false)
+        return try motion?.input(tokens: prompt, trialID: record.trialID) ?? BackboneInput(tokens: prompt)
+    }
+
+    /// The prediction of `model` for `record` from its generated answer tokens.
+    static func prediction(_ r: QARecord, answerIDs ids: [Int], task: any TaskHead, tokenizer: any TextTokenizer,
+                           model: String, repetition: Int) -> PredictionRecord {
+        let answer = answerText(ids, tokenizer: tokenizer)
+        return PredictionRecord(task: r.task, trialID: r.trialID, participantID: r.participantID, split: r.split,
+                                model: model, repetition: repetition, target: r.target, prediction: task.parse(answer: answer),
+                                rawAnswer: answer)
     }
 
     /// `predict` then write the predictions JSON Lines file.

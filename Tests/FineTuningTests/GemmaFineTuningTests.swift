@@ -222,6 +222,42 @@ import Testing
         #expect(p.ranked[0].prediction == .category(argmin(reference)) && p.ranked[0].rawAnswer == argmin(reference))
     }
 
+    /// Greedy answers and rankings in one pass (the prompt run once per classification
+    /// question) give `predict`'s answers and `rank`'s likelihoods; a prompt cut to fit is
+    /// ranked with its own cut prompt, as `rank` does.
+    @Test func answeringAndRankingInOnePassEqualsEachAlone() throws {
+        let task = YesNoTask()
+        let tasks: [String: any TaskHead] = ["impaired": task, "walking_speed": SpeedTask()]
+        var speed = records(1, split: .test, seed: 8)[0]; speed.task = "walking_speed"
+        let questions = records(4, split: .test) + [speed]
+        let full = try backbone().textTokenizer.encode(questions[0].prompt, addBOS: false).count
+        let noLength = try backbone().textTokenizer.encode("no<end_of_turn>\n", addBOS: false).count
+        for maxLength in [512, full + noLength] {
+            let b = try backbone()
+            let adapter = LoRAAdapter(configuration: .init(rank: 2, alpha: 4, dropout: 0.5))
+            try adapter.attach(to: b)
+            var rng = SeededRandom(seed: 9)
+            for p in adapter.projections { for i in 0..<p.loraB.value.count { p.loraB.value.data[i] = Float(rng.nextGaussian()) * 0.05 } }
+            adapter.isTraining = true  // both passes must switch dropout off themselves
+            let both = try AnsweringAndRanking.evaluate(records: questions, tasks: tasks, backbone: b, scoringModel: b, adapter: adapter,
+                                                        maxNewTokens: 6, maxLength: maxLength)
+            // Uncut prompts are scored from the generation's cache: the scorer's own never filled.
+            #expect((b.continuationScorer.cache == nil) == (maxLength == 512))
+            let greedy = try GenerationEvaluation.predict(records: questions, tasks: tasks, backbone: b, adapter: adapter, maxNewTokens: 6)
+            let alone = try AnswerRanking.rank(records: questions, tasks: tasks, model: b, tokenizer: b.textTokenizer, adapter: adapter,
+                                               maxLength: maxLength)
+            #expect(adapter.isTraining)
+            #expect(both.predictions == greedy && both.predictions.count == 5)
+            #expect(both.ranking.questions.map(\.record) == alone.questions.map(\.record) && both.ranking.questions.count == 4)
+            #expect(both.ranking.skipped.isEmpty && alone.skipped.isEmpty)
+            for (x, y) in zip(both.ranking.questions, alone.questions) {
+                for (p, q) in zip(x.answers.negativeLogLikelihoods, y.answers.negativeLogLikelihoods) {
+                    #expect(abs(p - q) <= 1e-4 * max(1, abs(q)), "max_length \(maxLength): \(p) vs \(q)")
+                }
+            }
+        }
+    }
+
     /// Calibration offsets are each class's mean over the given questions; the calibrated
     /// choice is the arg-min after subtracting them.
     @Test func calibrationCentresEachClassOnItsMean() throws {

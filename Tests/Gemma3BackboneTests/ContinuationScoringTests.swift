@@ -118,4 +118,44 @@ struct ContinuationScoringTests {
         #expect(field { _ = try b.continuationLosses(prefix: prefix, continuations: continuations,
                                                      prefixVectors: InputVectorRows(sequences: [1], indices: [1], values: vector)) } == "vectors")
     }
+    /// Generation then scoring from the generation's cache: the same tokens as `generate`
+    /// and the same scores as `continuationLosses`, with and without an input vector, with a
+    /// continuation longer than the generation's room, after a generation stopped early, and
+    /// falling back to scoring from scratch when no token is generated.
+    @Test func generateThenScoreEqualsGenerateAndThenScoring() throws {
+        let b = try Gemma3LanguageBackbone(preset: "tiny", tokenizer: Gemma3TextTokenizer.byteLevel(), contextLength: 64)
+        var rng = SeededRandom(seed: 14)
+        let prompt = (0..<21).map { _ in 10 + rng.nextInt(below: 300) }
+        let continuations = [[40, 41], [40, 52, 53, 54, 55, 56, 57, 58], [70], [40, 41, 42]]
+        let d = b.embeddingWidth
+        let vector = (0..<d).map { _ in Float(rng.nextGaussian()) }
+        for withVector in [false, true] {
+            let input = withVector ? BackboneInput(tokens: prompt, vectorPositions: [3], vectors: vector) : BackboneInput(tokens: prompt)
+            let rows = withVector ? InputVectorRows(sequences: [0], indices: [3], values: Tensor(shape: [1, d], values: vector)) : nil
+            let reference = try b.continuationLosses(prefix: prompt, continuations: continuations, prefixVectors: rows)
+            for (maxNewTokens, stopAfter) in [(5, Int.max), (5, 2), (0, Int.max)] {
+                let options = GenerationOptions(maxNewTokens: maxNewTokens)
+                var streamed = 0
+                let alone = try b.generate(input, options: options) { _ in streamed += 1; return streamed < stopAfter }
+                streamed = 0
+                let (generated, losses) = try b.generateThenScore(input, options: options, continuations: continuations) { _ in
+                    streamed += 1; return streamed < stopAfter
+                }
+                #expect(generated == alone, "max \(maxNewTokens), stop after \(stopAfter), vector \(withVector)")
+                #expect(generated.count == min(maxNewTokens, stopAfter) || generated.last.map(b.stopTokens.contains) == true)
+                for (x, y) in zip(losses, reference) {
+                    #expect(abs(x - y) <= 1e-4 * max(1, abs(y)), "\(x) vs \(y): max \(maxNewTokens), vector \(withVector)")
+                }
+                #expect(losses.count == continuations.count)
+            }
+        }
+        // The scoring left the prompt in the cache: the next generation starts afresh and agrees.
+        let again = try b.generate(BackboneInput(tokens: prompt), options: .init(maxNewTokens: 5)) { _ in true }
+        #expect(try b.generateThenScore(BackboneInput(tokens: prompt), options: .init(maxNewTokens: 5), continuations: []) { _ in true }
+            .generated == again)
+        let refused = #expect(throws: InputError.self) {
+            try b.generateThenScore(BackboneInput(tokens: prompt), options: .init(maxNewTokens: 5), continuations: [[1], []]) { _ in true }
+        }
+        #expect(refused?.field == "continuations")
+    }
 }

@@ -89,33 +89,44 @@ public struct EvaluateStage: StageExecutor {
                 for m in models { recorded[m] = settings }
                 try AtomicFile.writeJSON(recorded, to: settingsFile)
             }
-            if greedyDue {
-                var predictions: [PredictionRecord] = []
-                // Cap per task and split, so training-data evaluation stays bounded.
-                for split in splits {
+            // Greedy answers and rankings per split: in one pass when both are due (the
+            // prompt runs once per classification question), otherwise the one that is due.
+            var predictions: [PredictionRecord] = []
+            var ranking = AnswerRanking.Ranking()
+            let rankingLength = min(maxLength, model.backbone.contextLength)
+            for split in splits {
+                let questions = records.filter { $0.split == split }
+                if greedyDue && rankedDue {
+                    let both = try AnsweringAndRanking.evaluate(
+                        records: questions, tasks: heads, backbone: model.backbone, scoringModel: model.trainable, adapter: model.lora,
+                        maxNewTokens: evaluation.maxNewTokens, maxQuestionsPerTask: evaluation.maxQuestionsPerTask,
+                        maxLength: rankingLength, repetition: repetition, motion: motion,
+                        progress: context.progress("evaluate-r\(repetition)-\(split.rawValue)"))
+                    predictions += both.predictions
+                    ranking.questions += both.ranking.questions; ranking.skipped += both.ranking.skipped
+                } else if greedyDue {
+                    // Cap per task and split, so training-data evaluation stays bounded.
                     predictions += try GenerationEvaluation.predict(
-                        records: records.filter { $0.split == split }, tasks: heads, backbone: model.backbone, adapter: model.lora,
+                        records: questions, tasks: heads, backbone: model.backbone, adapter: model.lora,
                         maxNewTokens: evaluation.maxNewTokens, maxQuestionsPerTask: evaluation.maxQuestionsPerTask,
                         repetition: repetition, motion: motion, progress: context.progress("evaluate-r\(repetition)-\(split.rawValue)"))
+                } else {
+                    let part = try AnswerRanking.rank(
+                        records: questions, tasks: heads, model: model.trainable, tokenizer: model.backbone.textTokenizer,
+                        adapter: model.lora, maxLength: rankingLength, maxQuestionsPerTask: evaluation.maxQuestionsPerTask,
+                        motion: motion, progress: context.progress("rank-r\(repetition)-\(split.rawValue)"))
+                    ranking.questions += part.questions; ranking.skipped += part.skipped
                 }
+            }
+            if greedyDue {
                 try PredictionsFile.write(predictions, to: file(GenerationEvaluation.modelName))
                 try record([GenerationEvaluation.modelName])
                 let parsed = predictions.filter { $0.prediction != nil }.count
                 summary["r\(repetition)"] = "\(predictions.count) answers, \(parsed) parsed"
             }
             if rankedDue {
-                // Every evaluated split is ranked in one pass; the training split's rankings
-                // give the calibration offsets (none when the training split is not evaluated).
-                var ranking = AnswerRanking.Ranking()
-                for split in splits {
-                    let part = try AnswerRanking.rank(
-                        records: records.filter { $0.split == split }, tasks: heads, model: model.trainable,
-                        tokenizer: model.backbone.textTokenizer, adapter: model.lora,
-                        maxLength: min(maxLength, model.backbone.contextLength),
-                        maxQuestionsPerTask: evaluation.maxQuestionsPerTask, motion: motion,
-                        progress: context.progress("rank-r\(repetition)-\(split.rawValue)"))
-                    ranking.questions += part.questions; ranking.skipped += part.skipped
-                }
+                // The training split's rankings give the calibration offsets (none when the
+                // training split is not evaluated).
                 try JSONLines.write(ranking.questions, to: repeatDirectory.appendingPathComponent("answer_rankings.jsonl"))
                 let offsets = try AnswerRanking.calibrationOffsets(ranking.questions.filter { $0.record.split == .train })
                 let p = try AnswerRanking.predictions(ranking.questions, tasks: heads, offsets: offsets, repetition: repetition)
