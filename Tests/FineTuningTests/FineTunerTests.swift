@@ -154,11 +154,7 @@ struct YesNoTask: TaskHead {
         let r3 = try FineTuner(model: m3, adapter: a3, tokenizer: m3.tokenizerObject, options: options(), outputDirectory: d2)
             .train(train, validation: validation, resume: true)
         #expect(r3.resumedFromStep == 2 && r3.finished)
-        for (p, q) in zip(a1.trainableParameters, a3.trainableParameters) {
-            #expect(p.name == q.name)
-            #expect(p.value.scalars == q.value.scalars, "\(p.name)")
-        }
-        #expect(r1.finalValidationLoss == r3.finalValidationLoss)
+        expectResumedEqualsWhole(a1, r1, a3, r3)
         let l1 = try FineTuner.readLog(d1.appendingPathComponent("training_log.jsonl")).map { [$0.step] + [$0.loss, $0.validationLoss].map { $0.map { Int($0.bitPattern) } ?? -1 } }
         let l3 = try FineTuner.readLog(d2.appendingPathComponent("training_log.jsonl")).map { [$0.step] + [$0.loss, $0.validationLoss].map { $0.map { Int($0.bitPattern) } ?? -1 } }
         #expect(l1 == l3)
