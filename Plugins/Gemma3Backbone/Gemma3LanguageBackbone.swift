@@ -229,11 +229,7 @@ public final class Gemma3LanguageBackbone: LanguageBackbone, TrainableLanguageMo
     }
 
     public func generate(_ input: BackboneInput, options: GenerationOptions, onToken: (Int) -> Bool) throws -> [Int] {
-        try check([input.tokens], [input.tokens.map { _ in false }])
-        guard options.maxNewTokens >= 0, options.maxNewTokens <= contextLength - input.tokens.count else {
-            throw InputError(field: "max_new_tokens", "\(options.maxNewTokens) new tokens after a prompt of \(input.tokens.count) "
-                             + "do not fit the context length \(contextLength) (at most \(contextLength - input.tokens.count))")
-        }
+        try checkGeneration(input, options)
         return generator.generate(prompt: input.tokens, options: options, stopTokens: stopTokens,
                                   vectors: try vectors(input), onToken: onToken)
     }
@@ -297,11 +293,7 @@ public final class Gemma3LanguageBackbone: LanguageBackbone, TrainableLanguageMo
     /// the continuations are scored from scratch instead.
     public func generateThenScore(_ input: BackboneInput, options: GenerationOptions, continuations: [[Int]],
                                   onToken: (Int) -> Bool) throws -> (generated: [Int], losses: [Double]) {
-        try check([input.tokens], [input.tokens.map { _ in false }])
-        guard options.maxNewTokens >= 0, options.maxNewTokens <= contextLength - input.tokens.count else {
-            throw InputError(field: "max_new_tokens", "\(options.maxNewTokens) new tokens after a prompt of \(input.tokens.count) "
-                             + "do not fit the context length \(contextLength) (at most \(contextLength - input.tokens.count))")
-        }
+        try checkGeneration(input, options)
         guard !continuations.isEmpty else { return (try generate(input, options: options, onToken: onToken), []) }
         try checkScoring(prefix: input.tokens, continuations: continuations)
         let vectors = try vectors(input)
@@ -315,6 +307,15 @@ public final class Gemma3LanguageBackbone: LanguageBackbone, TrainableLanguageMo
                                                          lastState: generator.promptLastState, cache: cache))
         }
         return (generated, continuationScorer.losses(prefix: input.tokens, continuations: continuations, vectors: vectors))
+    }
+
+    /// A prompt the model can read, with room in the context for the new tokens asked for.
+    private func checkGeneration(_ input: BackboneInput, _ options: GenerationOptions) throws {
+        try check([input.tokens], [input.tokens.map { _ in false }])
+        guard options.maxNewTokens >= 0, options.maxNewTokens <= contextLength - input.tokens.count else {
+            throw InputError(field: "max_new_tokens", "\(options.maxNewTokens) new tokens after a prompt of \(input.tokens.count) "
+                             + "do not fit the context length \(contextLength) (at most \(contextLength - input.tokens.count))")
+        }
     }
 
     /// A prefix and continuations the scorer can take: non-empty, within the context

@@ -157,5 +157,9 @@ struct ContinuationScoringTests {
             try b.generateThenScore(BackboneInput(tokens: prompt), options: .init(maxNewTokens: 5), continuations: [[1], []]) { _ in true }
         }
         #expect(refused?.field == "continuations")
+        let tooLong = #expect(throws: InputError.self) {
+            try b.generateThenScore(BackboneInput(tokens: prompt), options: .init(maxNewTokens: 64), continuations: [[1]]) { _ in true }
+        }
+        #expect(tooLong?.field == "max_new_tokens")
     }
 }
