@@ -9,10 +9,33 @@ public final class RunContext: @unchecked Sendable {
     public let directory: RunDirectory
     public let registry: PluginRegistry
     public let seed: UInt64
+    /// The repeats (0-based, as in the r<k> file names) that per-repeat stages run: all of
+    /// the recipe's unless `run --repeat` chose some, so repeats can run on separate
+    /// machines and their predictions be reported together.
+    public let repetitions: [Int]
 
-    public init(recipe: Recipe, directory: RunDirectory, registry: PluginRegistry) {
+    /// `repetitions` must lie in 0..<recipe.repeats (checked by the caller); nil means all.
+    public init(recipe: Recipe, directory: RunDirectory, registry: PluginRegistry, repetitions: [Int]? = nil) {
         self.recipe = recipe; self.directory = directory; self.registry = registry; self.seed = recipe.seed
+        self.repetitions = repetitions ?? Array(0..<recipe.repeats)
     }
+
+    /// Parses a choice of repeats such as "1,2": distinct indices in 0..<repeats, sorted.
+    public static func repetitions(parsing text: String, field: String, repeats: Int) throws -> [Int] {
+        var chosen: [Int] = []
+        for piece in text.split(separator: ",", omittingEmptySubsequences: false) {
+            let word = piece.trimmingCharacters(in: .whitespaces)
+            guard let k = Int(word), (0..<repeats).contains(k) else {
+                throw InputError(field: field, "'\(word)' is not a repeat of this recipe; expected comma-separated numbers from 0 to \(repeats - 1) "
+                                 + "(the recipe has repeats: \(repeats); repeat k writes the r<k> files)")
+            }
+            if !chosen.contains(k) { chosen.append(k) }
+        }
+        return chosen.sorted()
+    }
+
+    /// True when per-repeat stages run only some of the recipe's repeats.
+    public var runsSomeRepeats: Bool { repetitions != Array(0..<recipe.repeats) }
 
     /// A generator for one named purpose, derived from the run's seed, so adding draws in
     /// one stage never changes what another stage sees.
@@ -52,7 +75,13 @@ public struct Pipeline: Sendable {
             guard let executor = executors[stage] else {
                 throw InputError(field: "stages", "no implementation of stage '\(stage.rawValue)' is available in this build")
             }
-            if !force, context.directory.isComplete(stage.rawValue) {
+            // A per-repeat stage run for some repeats is recorded per repeat (stages/finetune-r1.json):
+            // it is complete for a later run when every repeat that run asks for is.
+            let repeatMarkers = context.repetitions.map { "\(stage.rawValue)-r\($0)" }
+            let markers = stage.runsOncePerRepeat && context.runsSomeRepeats ? repeatMarkers : [stage.rawValue]
+            let complete = context.directory.isComplete(stage.rawValue)
+                || (stage.runsOncePerRepeat && repeatMarkers.allSatisfy(context.directory.isComplete))
+            if !force, complete {
                 FileHandle.standardError.write(Data("[\(stage.rawValue)] already complete in \(context.directory.url.path); skipping\n".utf8))
                 continue
             }
@@ -60,7 +89,7 @@ public struct Pipeline: Sendable {
             let start = Date()
             let summary = try executor.run(context)
             let seconds = Date().timeIntervalSince(start)
-            try context.directory.markComplete(stage.rawValue, seconds: seconds, summary: summary)
+            for marker in markers { try context.directory.markComplete(marker, seconds: seconds, summary: summary) }
             let text = summary.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
             FileHandle.standardError.write(Data("[\(stage.rawValue)] done in \(String(format: "%.1f", seconds)) s  \(text)\n".utf8))
         }

@@ -18,6 +18,10 @@ public enum Stage: String, ConfigEnum, Codable {
     case evaluate
     /// Write the Markdown/CSV/JSON/SVG report.
     case report
+
+    /// Stages that run once for each of the recipe's repeats (seeds seed, seed+1, …) and so
+    /// can be limited to some repeats with `run --repeat`.
+    public var runsOncePerRepeat: Bool { self == .baselines || self == .finetune || self == .evaluate }
 }
 
 /// A recipe: which plugins, with which parameters, on which data, through which stages.

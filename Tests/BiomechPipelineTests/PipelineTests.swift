@@ -13,18 +13,53 @@ private struct Recording: StageExecutor {
     let counter: Counter
     let fail: Bool
     func run(_ context: RunContext) throws -> [String: String] {
-        counter.runs.append(name)
+        counter.runs.append(context.runsSomeRepeats ? "\(name)\(context.repetitions)" : name)
         if fail { throw InputError(field: name, "failed on purpose") }
         return ["ok": "1"]
     }
 }
 
 @Suite struct PipelineTests {
+    private func recipe(repeats: Int = 1) throws -> Recipe {
+        let yaml = "name: t\nrepeats: \(repeats)\nstages: [data, tokenizer]\ndata: {source: synthetic}\nrepresentation: r\ntokenizer: t\n"
+        return try ConfigDecoder.decode(Recipe.self, from: try YAMLConfigLoader.parse(yaml, file: "t.yaml"))
+    }
+
     private func context() throws -> RunContext {
-        let yaml = "name: t\nstages: [data, tokenizer]\ndata: {source: synthetic}\nrepresentation: r\ntokenizer: t\n"
-        let recipe = try ConfigDecoder.decode(Recipe.self, from: try YAMLConfigLoader.parse(yaml, file: "t.yaml"))
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("runs-\(UUID().uuidString)").path
-        return RunContext(recipe: recipe, directory: try RunDirectory.create(root: root, name: "t"), registry: PluginRegistry())
+        return RunContext(recipe: try recipe(), directory: try RunDirectory.create(root: root, name: "t"), registry: PluginRegistry())
+    }
+
+    /// `run --repeat`: per-repeat stages run for the chosen repeats and are recorded per
+    /// repeat; other stages as usual; a later run of all repeats runs the per-repeat stage again.
+    @Test func someRepeatsAreRecordedPerRepeat() throws {
+        let counter = Counter()
+        let pipeline = Pipeline(executors: [.data: Recording(name: "data", counter: counter, fail: false),
+                                            .finetune: Recording(name: "finetune", counter: counter, fail: false)])
+        let three = try recipe(repeats: 3)
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("runs-\(UUID().uuidString)").path
+        let directory = try RunDirectory.create(root: root, name: "t")
+        func context(_ repeats: [Int]?) -> RunContext {
+            RunContext(recipe: three, directory: directory, registry: PluginRegistry(), repetitions: repeats)
+        }
+        try pipeline.run(context([1]), stages: [.data, .finetune])
+        #expect(directory.isComplete("data") && directory.isComplete("finetune-r1"))
+        #expect(!directory.isComplete("finetune") && !directory.isComplete("finetune-r0"))
+        try pipeline.run(context([1]), stages: [.data, .finetune])  // both skipped now
+        try pipeline.run(context([1, 2]), stages: [.finetune])      // r2 is not done yet
+        try pipeline.run(context([2]), stages: [.finetune])         // skipped: r2 recorded above
+        try pipeline.run(context(nil), stages: [.finetune])         // r0 is missing
+        try pipeline.run(context(nil), stages: [.finetune])         // skipped
+        #expect(counter.runs == ["data[1]", "finetune[1]", "finetune[1, 2]", "finetune"])
+        #expect(context(nil).repetitions == [0, 1, 2] && !context(nil).runsSomeRepeats && context([0, 1]).runsSomeRepeats)
+    }
+
+    @Test func repeatChoicesAreParsedAndChecked() throws {
+        #expect(try RunContext.repetitions(parsing: "2, 0,2", field: "--repeat", repeats: 3) == [0, 2])
+        for bad in ["3", "-1", "one", "1,,2", ""] {
+            let error = #expect(throws: InputError.self) { try RunContext.repetitions(parsing: bad, field: "--repeat", repeats: 3) }
+            #expect(error?.field == "--repeat" && error?.message.contains("0 to 2") == true)
+        }
     }
 
     @Test func resumeSkipsCompletedStagesAndRerunsTheFailedOne() throws {

@@ -15,7 +15,7 @@ public struct BaselinesStage: StageExecutor {
         let progress = context.progress("baselines")
         var count = 0
         for spec in context.recipe.baselines {
-            for repetition in 0..<context.recipe.repeats {
+            for repetition in context.repetitions {
                 let records = try BaselineEvaluation.run(
                     model: spec.id, tasks: heads, trials: trials, seed: context.seed &+ UInt64(repetition),
                     repetition: repetition, progress: progress,

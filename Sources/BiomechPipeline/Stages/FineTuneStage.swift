@@ -20,7 +20,7 @@ public struct FineTuneStage: StageExecutor {
         let validation = records.filter { $0.split == .validation }
         var summary: [String: String] = ["train_records": "\(train.count)"]
         let motionArtifacts = MotionArtifacts(d)
-        for repetition in 0..<context.recipe.repeats {
+        for repetition in context.repetitions {
             let model = try AdaptedBackbone.build(context, repetition: repetition)
             var options = FineTuningOptions(context.recipe.training, seed: context.seed &+ UInt64(repetition))
             options.keepCheckpoints = 2
@@ -64,7 +64,7 @@ public struct EvaluateStage: StageExecutor {
             + "max_questions_per_task=\(evaluation.maxQuestionsPerTask) max_length=\(maxLength)"
         var summary: [String: String] = [:]
         let motionArtifacts = MotionArtifacts(d)
-        for repetition in 0..<context.recipe.repeats {
+        for repetition in context.repetitions {
             let repeatDirectory = RunArtifacts.fineTuneDirectory(d, repetition: repetition)
             let adapterDirectory = repeatDirectory.appendingPathComponent("adapter")
             let settingsFile = repeatDirectory.appendingPathComponent("evaluation_settings.json")

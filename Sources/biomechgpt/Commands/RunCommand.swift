@@ -18,6 +18,9 @@ struct RunCommand: ParsableCommand {
     @Argument(help: "The recipe file (e.g. recipes/quickstart.yaml).") var recipe: String
     @Option(name: .customLong("run-dir"), help: "Run directory to create or resume.") var runDirectory: String?
     @Option(help: "Run only these stages (comma-separated), in recipe order.") var only: String?
+    @Option(help: ArgumentHelp("Run only these repeats (comma-separated, 0-based as in the r<k> file names) in the baselines, finetune and evaluate stages.",
+                               discussion: "Repeats run in separate run directories can be reported together by copying their predictions/*-r<k>.jsonl files into one and running its report stage."))
+    var `repeat`: String?
     @Flag(help: "Re-run stages even if they completed before.") var force = false
 
     func run() throws {
@@ -33,6 +36,7 @@ struct RunCommand: ParsableCommand {
                 stages = stages.filter { wanted.contains($0.rawValue) }
             }
             try StageCatalog.pipeline.checkAvailable(stages, recipeFile: recipe)
+            let repetitions = try `repeat`.map { try RunContext.repetitions(parsing: $0, field: "--repeat", repeats: loaded.recipe.repeats) }
 
             let directory: RunDirectory
             if let runDirectory, FileManager.default.fileExists(atPath: runDirectory + "/recipe.yaml") {
@@ -57,7 +61,8 @@ struct RunCommand: ParsableCommand {
                                          to: directory.runInfoFile)
                 FileHandle.standardError.write(Data("run directory: \(directory.url.path)\n".utf8))
             }
-            let context = RunContext(recipe: loaded.recipe, directory: directory, registry: PluginCatalog.registry)
+            let context = RunContext(recipe: loaded.recipe, directory: directory, registry: PluginCatalog.registry,
+                                     repetitions: repetitions)
             try StageCatalog.pipeline.run(context, stages: stages, force: force)
             print(directory.url.path)
         }
