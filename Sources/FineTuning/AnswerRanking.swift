@@ -176,21 +176,9 @@ public enum AnswerRanking {
                             tokenizer: any TextTokenizer, adapter: LoRAAdapter? = nil, maxLength: Int,
                             maxQuestionsPerTask: Int = 0, motion: MotionVectorInputs? = nil,
                             progress: ProgressLog = .silent()) throws -> Ranking {
-        let selected = try GenerationEvaluation.select(records, tasks: tasks, maxQuestionsPerTask: maxQuestionsPerTask)
-            .filter { tasks[$0.task]!.kind == .classification }
-        let wasTraining = adapter?.isTraining
-        adapter?.isTraining = false
-        defer { if let wasTraining { adapter?.isTraining = wasTraining } }
-        var out = Ranking()
-        for (i, r) in selected.enumerated() {
-            if let q = try score(r, task: tasks[r.task]!, model: model, tokenizer: tokenizer, maxLength: maxLength, motion: motion) {
-                out.questions.append(q)
-            } else {
-                out.skipped.append(r.id)
-            }
-            progress.step(i + 1, of: selected.count)
-        }
-        return out
+        try AnsweringAndRanking.evaluate(records: records, tasks: tasks, tokenizer: tokenizer, answeringWith: nil, rankingWith: model,
+                                         adapter: adapter, maxQuestionsPerTask: maxQuestionsPerTask, maxLength: maxLength,
+                                         motion: motion, progress: progress).ranking
     }
 
     /// Per task, each class's mean negative log-likelihood over `questions` (the training

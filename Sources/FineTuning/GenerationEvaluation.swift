@@ -43,20 +43,10 @@ public enum GenerationEvaluation {
                                adapter: LoRAAdapter? = nil, maxNewTokens: Int = 16, maxQuestionsPerTask: Int = 0,
                                model: String = modelName, repetition: Int = 0, motion: MotionVectorInputs? = nil,
                                progress: ProgressLog = .silent()) throws -> [PredictionRecord] {
-        let selected = try select(records, tasks: tasks, maxQuestionsPerTask: maxQuestionsPerTask)
-        let wasTraining = adapter?.isTraining
-        adapter?.isTraining = false
-        defer { if let wasTraining { adapter?.isTraining = wasTraining } }
-        let tokenizer = backbone.textTokenizer
-        let options = GenerationOptions(maxNewTokens: maxNewTokens, temperature: 0)
-        var out: [PredictionRecord] = []
-        for (i, r) in selected.enumerated() {
-            let input = try self.input(r, tokenizer: tokenizer, motion: motion)
-            let ids = try backbone.generate(input, options: options) { _ in true }
-            out.append(prediction(r, answerIDs: ids, task: tasks[r.task]!, tokenizer: tokenizer, model: model, repetition: repetition))
-            progress.step(i + 1, of: selected.count, [("parsed", Double(out.filter { $0.prediction != nil }.count) / Double(out.count))])
-        }
-        return out
+        try AnsweringAndRanking.evaluate(records: records, tasks: tasks, tokenizer: backbone.textTokenizer, answeringWith: backbone,
+                                         rankingWith: nil, adapter: adapter, maxNewTokens: maxNewTokens,
+                                         maxQuestionsPerTask: maxQuestionsPerTask, model: model, repetition: repetition, motion: motion,
+                                         progress: progress).predictions
     }
 
     /// `record`'s prompt as the backbone reads it (with its motion vectors, if continuous).

@@ -235,14 +235,18 @@ import Testing
             var rng = SeededRandom(seed: 9)
             for p in adapter.projections { for i in 0..<p.loraB.value.count { p.loraB.value.data[i] = Float(rng.nextGaussian()) * 0.05 } }
             adapter.isTraining = true  // both passes must switch dropout off themselves
-            let both = try AnsweringAndRanking.evaluate(records: questions, tasks: tasks, backbone: b, scoringModel: b, adapter: adapter,
-                                                        maxNewTokens: 6, maxLength: maxLength)
+            let both = try AnsweringAndRanking.evaluate(records: questions, tasks: tasks, tokenizer: b.textTokenizer, answeringWith: b,
+                                                        rankingWith: b, adapter: adapter, maxNewTokens: 6, maxLength: maxLength)
             // Uncut prompts are scored from the generation's cache: the scorer's own never filled.
             #expect((b.continuationScorer.cache == nil) == (maxLength == 512))
             let greedy = try GenerationEvaluation.predict(records: questions, tasks: tasks, backbone: b, adapter: adapter, maxNewTokens: 6)
             let alone = try AnswerRanking.rank(records: questions, tasks: tasks, model: b, tokenizer: b.textTokenizer, adapter: adapter,
                                                maxLength: maxLength)
             #expect(adapter.isTraining)
+            let noRoom = #expect(throws: InputError.self) {  // ranking without a length to bound it
+                try AnsweringAndRanking.evaluate(records: questions, tasks: tasks, tokenizer: b.textTokenizer, answeringWith: b, rankingWith: b)
+            }
+            #expect(noRoom?.field == "max_length")
             #expect(both.predictions == greedy && both.predictions.count == 5)
             #expect(both.ranking.questions.map(\.record) == alone.questions.map(\.record) && both.ranking.questions.count == 4)
             #expect(both.ranking.skipped.isEmpty && alone.skipped.isEmpty)

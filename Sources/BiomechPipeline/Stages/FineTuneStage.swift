@@ -89,34 +89,21 @@ public struct EvaluateStage: StageExecutor {
                 for m in models { recorded[m] = settings }
                 try AtomicFile.writeJSON(recorded, to: settingsFile)
             }
-            // Greedy answers and rankings per split: in one pass when both are due (the
-            // prompt runs once per classification question), otherwise the one that is due.
+            // Greedy answers, rankings or both per split, in one pass: when both are due, the
+            // prompt runs once per classification question.
             var predictions: [PredictionRecord] = []
             var ranking = AnswerRanking.Ranking()
-            let rankingLength = min(maxLength, model.backbone.contextLength)
             for split in splits {
-                let questions = records.filter { $0.split == split }
-                if greedyDue && rankedDue {
-                    let both = try AnsweringAndRanking.evaluate(
-                        records: questions, tasks: heads, backbone: model.backbone, scoringModel: model.trainable, adapter: model.lora,
-                        maxNewTokens: evaluation.maxNewTokens, maxQuestionsPerTask: evaluation.maxQuestionsPerTask,
-                        maxLength: rankingLength, repetition: repetition, motion: motion,
-                        progress: context.progress("evaluate-r\(repetition)-\(split.rawValue)"))
-                    predictions += both.predictions
-                    ranking.questions += both.ranking.questions; ranking.skipped += both.ranking.skipped
-                } else if greedyDue {
-                    // Cap per task and split, so training-data evaluation stays bounded.
-                    predictions += try GenerationEvaluation.predict(
-                        records: questions, tasks: heads, backbone: model.backbone, adapter: model.lora,
-                        maxNewTokens: evaluation.maxNewTokens, maxQuestionsPerTask: evaluation.maxQuestionsPerTask,
-                        repetition: repetition, motion: motion, progress: context.progress("evaluate-r\(repetition)-\(split.rawValue)"))
-                } else {
-                    let part = try AnswerRanking.rank(
-                        records: questions, tasks: heads, model: model.trainable, tokenizer: model.backbone.textTokenizer,
-                        adapter: model.lora, maxLength: rankingLength, maxQuestionsPerTask: evaluation.maxQuestionsPerTask,
-                        motion: motion, progress: context.progress("rank-r\(repetition)-\(split.rawValue)"))
-                    ranking.questions += part.questions; ranking.skipped += part.skipped
-                }
+                let part = try AnsweringAndRanking.evaluate(
+                    records: records.filter { $0.split == split }, tasks: heads, tokenizer: model.backbone.textTokenizer,
+                    answeringWith: greedyDue ? model.backbone : nil, rankingWith: rankedDue ? model.trainable : nil,
+                    adapter: model.lora, maxNewTokens: evaluation.maxNewTokens,
+                    // Capped per task and split, so training-data evaluation stays bounded.
+                    maxQuestionsPerTask: evaluation.maxQuestionsPerTask,
+                    maxLength: min(maxLength, model.backbone.contextLength), repetition: repetition, motion: motion,
+                    progress: context.progress("evaluate-r\(repetition)-\(split.rawValue)"))
+                predictions += part.predictions
+                ranking.questions += part.ranking.questions; ranking.skipped += part.ranking.skipped
             }
             if greedyDue {
                 try PredictionsFile.write(predictions, to: file(GenerationEvaluation.modelName))
